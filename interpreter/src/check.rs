@@ -1,0 +1,390 @@
+//! The offline pipeline behind `froyo check` and `froyo graph`: evaluate, validate every
+//! resource against its CUE schema, build the graph, and run the graph-wide checks.
+//! Returns the graph together with every diagnostic found, errors and warnings alike.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petgraph::graph::NodeIndex;
+use serde_json::{Map, Value as Json};
+use starlark::codemap::{FileSpan, Pos, Span};
+
+use crate::diag::{self, Code, Diagnostic};
+use crate::error::Error;
+use crate::eval::{self, EvalRequest, RawResource, cue_view, merge_markers};
+use crate::graph::{Edge, Graph, Resource};
+use crate::inventory::{Inventory, parse_cli_var};
+use crate::project::Project;
+use crate::schema::{FieldError, Registry, ResourceType, Validator};
+use crate::selector::Selector;
+
+/// Inputs of a check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub file: PathBuf,
+    /// `--on`; defaults to `froyo.toml`'s `defaults.on`, else `local`.
+    pub on: Option<String>,
+    /// `--var k=v`.
+    pub vars: Vec<String>,
+}
+
+/// The graph (built even when there are errors, from what was valid) and all findings.
+#[derive(Debug)]
+pub struct Checked {
+    pub graph: Graph,
+    pub diagnostics: Vec<Diagnostic>,
+    /// `print()` output of the playbook.
+    pub prints: Vec<String>,
+    pub timings: Timings,
+}
+
+/// Where a check spent its time and memory (printed with `FROYO_TIMINGS=1`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    pub eval: std::time::Duration,
+    pub validate: std::time::Duration,
+    pub graph: std::time::Duration,
+    /// Peak resident set size after evaluation and after validation, in KiB (Linux only).
+    pub peak_rss_after_eval_kib: u64,
+    pub peak_rss_after_validate_kib: u64,
+}
+
+/// The process's peak RSS so far (`VmHWM`), in KiB; 0 where `/proc` is unavailable.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Evaluates, validates and checks a playbook.
+#[tracing::instrument(skip_all, fields(file = %opts.file.display()))]
+pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
+    let project = Project::discover(&opts.file)?;
+    let mut cli_vars = Map::new();
+    for v in &opts.vars {
+        let (k, val) = parse_cli_var(v).map_err(Error::Usage)?;
+        cli_vars.insert(k, val);
+    }
+    let inventory = Inventory::load(&project.root, &cli_vars)?;
+    let on_text = opts
+        .on
+        .clone()
+        .or_else(|| project.settings.defaults.on.clone())
+        .unwrap_or_else(|| "name=local".into());
+    let on = Selector::parse(&on_text).map_err(|e| Error::Usage(format!("--on: {e}")))?;
+    let registry = Registry::builtin();
+    Ok(check_with(&project, &inventory, registry, &opts.file, on))
+}
+
+/// [`check`] with everything resolved (used by tests and the LSP).
+pub fn check_with(
+    project: &Project,
+    inventory: &Inventory,
+    registry: &'static Registry,
+    file: &Path,
+    on: Selector,
+) -> Checked {
+    let mut timings = Timings::default();
+    let started = std::time::Instant::now();
+    let evaluated = eval::evaluate(&EvalRequest {
+        project,
+        inventory,
+        registry,
+        file,
+        on,
+    });
+    let mut diagnostics = evaluated.diagnostics;
+    let mut resources = evaluated.resources;
+    // Validate each distinct declaration once: default-play copies share their template's config.
+    let mut validator = match Validator::new() {
+        Ok(v) => v,
+        Err(e) => {
+            diagnostics.push(Diagnostic::new(
+                Code::Eval,
+                format!("CUE is unavailable: {e}"),
+            ));
+            return Checked {
+                graph: Graph::default(),
+                diagnostics,
+                prints: evaluated.prints,
+                timings,
+            };
+        }
+    };
+    timings.eval = started.elapsed();
+    timings.peak_rss_after_eval_kib = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let validated = validate(&mut validator, &resources, &mut diagnostics);
+    timings.validate = started.elapsed();
+    timings.peak_rss_after_validate_kib = peak_rss_kib();
+    let started = std::time::Instant::now();
+    for (i, cfg) in validated.into_iter().enumerate() {
+        if let Some(cfg) = cfg {
+            resources[i].config = cfg;
+        }
+    }
+    // Copies of top-level resources were made before validation; give them the result.
+    let mut by_template: BTreeMap<(String, String), Map<String, Json>> = BTreeMap::new();
+    for r in resources.iter().filter(|r| r.host.is_none()) {
+        by_template.insert((r.rtype.name.clone(), r.name.clone()), r.config.clone());
+    }
+
+    let mut graph = Graph {
+        plays: evaluated.plays,
+        ..Graph::default()
+    };
+    let mut index: Vec<Option<NodeIndex>> = Vec::with_capacity(resources.len());
+    for r in &resources {
+        let Some(host) = &r.host else {
+            index.push(None);
+            continue;
+        };
+        let config = if r.play.is_empty() {
+            by_template
+                .get(&(r.rtype.name.clone(), r.name.clone()))
+                .cloned()
+                .unwrap_or_else(|| r.config.clone())
+        } else {
+            r.config.clone()
+        };
+        let n = graph.graph.add_node(Resource {
+            id: format!("{}[{}]", r.rtype.name, r.name),
+            rtype: r.rtype.name.clone(),
+            name: r.name.clone(),
+            host: host.clone(),
+            play: if r.play.is_empty() {
+                "default".into()
+            } else {
+                r.play.clone()
+            },
+            handler: r.handler,
+            config: Json::Object(config),
+            meta: Json::Object(r.meta.clone()),
+            sensitive: r.sensitive,
+            span: r.span.clone(),
+        });
+        index.push(Some(n));
+    }
+    for e in &evaluated.edges {
+        if let (Some(from), Some(to)) = (index[e.from as usize], index[e.to as usize]) {
+            graph.graph.add_edge(
+                from,
+                to,
+                Edge {
+                    kind: e.kind,
+                    detail: e.detail.clone(),
+                    span: e.span.clone(),
+                },
+            );
+        }
+    }
+    diagnostics.extend(graph.cycle_diagnostics());
+    diagnostics.extend(unguarded_commands(&resources));
+    diag::sort(&mut diagnostics);
+    timings.graph = started.elapsed();
+    Checked {
+        graph,
+        diagnostics,
+        prints: evaluated.prints,
+        timings,
+    }
+}
+
+/// Validates the declared resources (top-level templates and play resources; not the
+/// per-host copies of templates) with CUE, batched per type. Returns the config with
+/// defaults per resource, `None` where validation failed or was not needed.
+fn validate(
+    validator: &mut Validator,
+    resources: &[RawResource],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Option<Map<String, Json>>> {
+    let mut out: Vec<Option<Map<String, Json>>> = vec![None; resources.len()];
+    let mut by_type: BTreeMap<&str, (Arc<ResourceType>, Vec<usize>)> = BTreeMap::new();
+    for (i, r) in resources.iter().enumerate() {
+        let is_copy = r.host.is_some() && r.play.is_empty();
+        if is_copy {
+            continue;
+        }
+        by_type
+            .entry(&r.rtype.name)
+            .or_insert_with(|| (r.rtype.clone(), Vec::new()))
+            .1
+            .push(i);
+    }
+    for (_, (ty, idx)) in by_type {
+        let views: Vec<Json> = idx
+            .iter()
+            .map(|&i| cue_view(&Json::Object(resources[i].config.clone())).unwrap_or_default())
+            .collect();
+        let results = match validator.validate(&ty, &views) {
+            Ok(r) => r,
+            Err(e) => {
+                diagnostics.push(Diagnostic::new(
+                    Code::Eval,
+                    format!("CUE failed on `{}`: {e}", ty.name),
+                ));
+                continue;
+            }
+        };
+        for (k, result) in results.into_iter().enumerate() {
+            let r = &resources[idx[k]];
+            match result {
+                Ok(v) => {
+                    if let Json::Object(m) = merge_markers(&Json::Object(r.config.clone()), v) {
+                        out[idx[k]] = Some(schema_order(&ty, m));
+                    }
+                }
+                Err(errors) => diagnostics.extend(errors.iter().map(|e| schema_diagnostic(r, e))),
+            }
+        }
+    }
+    out
+}
+
+/// Orders config keys as the schema declares its fields (identity first), so the graph is
+/// the same byte for byte whatever order CUE exports in.
+fn schema_order(ty: &ResourceType, mut m: Map<String, Json>) -> Map<String, Json> {
+    let mut out = Map::with_capacity(m.len());
+    if let Some(v) = m.remove(&ty.identity) {
+        out.insert(ty.identity.clone(), v);
+    }
+    for f in &ty.doc.fields {
+        if let Some(v) = m.remove(&f.name) {
+            out.insert(f.name.clone(), v);
+        }
+    }
+    let mut rest: Vec<(String, Json)> = m.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    out.extend(rest);
+    out
+}
+
+fn schema_diagnostic(r: &RawResource, e: &FieldError) -> Diagnostic {
+    let ty = &r.rtype;
+    let top = e.field.split(['.', '[']).next().unwrap_or_default();
+    let field_doc = ty.field(top);
+    let given = r.config.get(top).map(|v| v.to_string());
+    let (message, help) = if e.message.contains("field not allowed") {
+        let names: Vec<&str> = ty.doc.fields.iter().map(|f| f.name.as_str()).collect();
+        let hint = match crate::util::did_you_mean(top, names.iter().copied()) {
+            Some(s) => format!(
+                "did you mean `{s}`? `{}` has: {}",
+                ty.name,
+                names.join(", ")
+            ),
+            None => format!("`{}` has: {}", ty.name, names.join(", ")),
+        };
+        (format!("`{}` has no field `{top}`", ty.name), hint)
+    } else if e.message.contains("field is required but not present") {
+        (
+            format!("`{}` requires field `{}`", ty.name, e.field),
+            format!("`froyo doc {}` shows what `{}` means", ty.name, e.field),
+        )
+    } else {
+        let expected = field_doc
+            .map(|f| format!("expected `{}`", f.cue_type))
+            .unwrap_or_default();
+        let got = given
+            .as_ref()
+            .map(|g| format!(", got `{g}`"))
+            .unwrap_or_default();
+        let field = if e.field.is_empty() {
+            String::new()
+        } else {
+            format!(" field `{}`", e.field)
+        };
+        let message = if e.message.contains("errors in empty disjunction") {
+            match &given {
+                Some(g) => format!("{g} is not one of the allowed values"),
+                None => "no allowed value matches".to_owned(),
+            }
+        } else {
+            e.message.clone()
+        };
+        (
+            format!("`{}`{field}: {message}", ty.name),
+            format!("{expected}{got}; `froyo doc {}` lists the fields", ty.name),
+        )
+    };
+    let mut d =
+        Diagnostic::new(Code::Schema, message).help(help.trim_start_matches("; ").to_owned());
+    let field_span = r.span.as_ref().and_then(|s| kwarg_span(s, top));
+    let label = if top.is_empty() {
+        "in this resource".to_owned()
+    } else {
+        format!("`{top}`")
+    };
+    d = match (field_span, &r.span) {
+        (Some(fs), _) => d.at(fs, label),
+        (None, Some(s)) => d.at(s.clone(), label),
+        (None, None) => d,
+    };
+    for (s, l) in &r.notes {
+        d = d.note(s.clone(), l.clone());
+    }
+    d
+}
+
+/// The span of `field = ...` inside a call expression, for a precise label.
+fn kwarg_span(call: &FileSpan, field: &str) -> Option<FileSpan> {
+    if field.is_empty() {
+        return None;
+    }
+    let text = call.source_span();
+    let base = call.span.begin().get() as usize;
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = text[from..].find(field) {
+        let start = from + i;
+        let end = start + field.len();
+        let before_ok =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let rest = text[end..].trim_start();
+        if before_ok && rest.starts_with('=') && !rest.starts_with("==") {
+            let span = Span::new(
+                Pos::new((base + start) as u32),
+                Pos::new((base + end) as u32),
+            );
+            return Some(call.file.file_span(span));
+        }
+        from = end;
+    }
+    None
+}
+
+/// `W-UNGUARDED-CMD`: a command without `creates`, `removes` or `unless` runs every apply.
+fn unguarded_commands(resources: &[RawResource]) -> Vec<Diagnostic> {
+    resources
+        .iter()
+        .filter(|r| {
+            r.rtype.name == "linux.exec::command" && !(r.host.is_some() && r.play.is_empty())
+        })
+        .filter(|r| {
+            !["creates", "removes", "unless"]
+                .iter()
+                .any(|k| r.config.contains_key(*k))
+        })
+        .map(|r| {
+            Diagnostic::new(
+                Code::UnguardedCmd,
+                format!(
+                    "command `{}` has no guard, so it runs on every apply",
+                    r.name
+                ),
+            )
+            .at_opt(r.span.clone(), "unguarded command")
+        })
+        .collect()
+}

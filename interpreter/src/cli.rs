@@ -1,0 +1,119 @@
+//! Command-line interface: argument parsing (clap), logging setup, and one module per
+//! command. The only place that writes to stdout (data) and stderr (diagnostics, progress).
+
+mod check;
+mod doc;
+mod graph;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::diag::Diagnostic;
+
+#[derive(Debug, Parser)]
+#[command(name = "froyo", version, about = "OpenFroyo: infrastructure as code with Starlark playbooks", long_about = None)]
+pub struct Cli {
+    /// More logging (-v: debug, -vv: trace); `RUST_LOG` wins.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate and validate a playbook offline; exit 1 on any error.
+    Check(check::CheckArgs),
+    /// Print the resource graph (nodes by id, edges with their kind).
+    Graph(graph::GraphArgs),
+    /// List resource types and built-ins, or show one with its fields and docs.
+    Doc(doc::DocArgs),
+}
+
+/// Options shared by commands that evaluate a playbook.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The playbook (`.star`).
+    file: PathBuf,
+    /// Targets of the default play (top-level resources and `def main(host)`).
+    #[arg(long, value_name = "SELECTOR")]
+    on: Option<String>,
+    /// A host var for every target, highest precedence (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+}
+
+impl EvalArgs {
+    fn options(&self) -> crate::check::CheckOptions {
+        crate::check::CheckOptions {
+            file: self.file.clone(),
+            on: self.on.clone(),
+            vars: self.vars.clone(),
+        }
+    }
+}
+
+/// Colour on stderr unless `NO_COLOR` is set or stderr is not a terminal.
+pub(crate) fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Prints diagnostics to stderr.
+pub(crate) fn eprint_diagnostics(diags: &[Diagnostic]) {
+    let color = color();
+    let width = if std::io::stderr().is_terminal() {
+        120
+    } else {
+        100
+    };
+    for d in diags {
+        eprint!("{}", crate::diag::render(d, color, width));
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "froyo=debug",
+        (false, _) => "froyo=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color())
+        .try_init();
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let result = match &cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Graph(a) => graph::run(a),
+        Command::Doc(a) => doc::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`froyo graph … | head`) is not an error.
+pub(crate) fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}

@@ -1,0 +1,95 @@
+//! The crate's error type: failures that stop a command before any analysis can report
+//! diagnostics (unreadable files, malformed `inventory.toml`/`froyo.toml`, libcue failing).
+//! Findings in playbooks are [`crate::diag::Diagnostic`]s, not errors.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{NamedSource, SourceSpan};
+
+use crate::diag::{Code, Diagnostic, PlainLocation};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    #[error("cannot read `{}`: {source}", path.display())]
+    #[diagnostic(code("E-PATH"), help("check that the path exists and is readable"))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{}`: {message}", path.display())]
+    #[diagnostic(code("E-INVENTORY"), help("see docs/inventory.md for the format"))]
+    Inventory { path: PathBuf, message: String },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Toml(Box<TomlError>),
+
+    #[error("CUE failed: {0}")]
+    #[diagnostic(
+        code(froyo::cue),
+        help("this is a bug in a bundled schema or in libcue; please report it")
+    )]
+    Cue(String),
+
+    #[error("{0}")]
+    #[diagnostic(code("E-ARG"), help("see `froyo --help`"))]
+    Usage(String),
+}
+
+/// A TOML file (`inventory.toml`, `froyo.toml`) that does not parse or has unknown keys.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`{file}`: {message}")]
+#[diagnostic(code("E-INVENTORY"), help("fix the TOML at the marked position"))]
+pub struct TomlError {
+    file: String,
+    message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("here")]
+    span: Option<SourceSpan>,
+}
+
+impl Error {
+    pub fn toml(path: &Path, text: &str, err: &toml::de::Error) -> Error {
+        Error::Toml(Box::new(TomlError {
+            file: path.display().to_string(),
+            message: err.message().to_owned(),
+            src: NamedSource::new(path.display().to_string(), text.to_owned()),
+            span: err
+                .span()
+                .map(|r| SourceSpan::new(r.start.into(), r.end - r.start)),
+        }))
+    }
+
+    /// The same failure as a [`Diagnostic`], for `--json` output.
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        match self {
+            Error::Toml(t) => {
+                let TomlError {
+                    file,
+                    message,
+                    src,
+                    span,
+                } = &**t;
+                let mut d = Diagnostic::new(Code::Inventory, message.clone());
+                if let Some(span) = span {
+                    d.plain = Some(PlainLocation {
+                        file: file.clone(),
+                        source: Arc::from(src.inner().as_str()),
+                        offset: span.offset(),
+                        len: span.len(),
+                        message: "here".into(),
+                    });
+                }
+                d
+            }
+            Error::Inventory { .. } => Diagnostic::new(Code::Inventory, self.to_string()),
+            Error::Io { .. } => Diagnostic::new(Code::Path, self.to_string()),
+            Error::Cue(_) => Diagnostic::new(Code::Eval, self.to_string()),
+            Error::Usage(_) => Diagnostic::new(Code::Arg, self.to_string()),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The project a playbook belongs to: its root (the nearest directory with `froyo.toml`,
+//! else the playbook's own directory), `froyo.toml` settings, and the path rules that keep
+//! evaluation inside the root.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// `froyo.toml`. Every key is optional; unknown keys are refused so typos surface.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub defaults: DefaultsSection,
+    /// Extra provider directories (loaded by the provider host).
+    #[serde(default)]
+    pub providers: Vec<toml::Value>,
+    /// Policy settings (read by the policy engine).
+    #[serde(default)]
+    pub policy: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    pub name: Option<String>,
+    /// The stdlib major version the project was written for.
+    pub stdlib: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSection {
+    pub parallelism: Option<u32>,
+    pub become_method: Option<String>,
+    /// The default `--on` selector.
+    pub on: Option<String>,
+}
+
+/// A resolved project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Canonical absolute root.
+    pub root: PathBuf,
+    pub settings: Settings,
+}
+
+impl Project {
+    /// Finds the project of `playbook` (a path to a `.star` file).
+    pub fn discover(playbook: &Path) -> Result<Project, Error> {
+        let abs = std::fs::canonicalize(playbook).map_err(|e| Error::Io {
+            path: playbook.to_owned(),
+            source: e,
+        })?;
+        let dir = abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let root = dir
+            .ancestors()
+            .find(|d| d.join("froyo.toml").is_file())
+            .map(Path::to_path_buf)
+            .unwrap_or(dir);
+        Project::at(root)
+    }
+
+    /// The project rooted at `root`.
+    pub fn at(root: PathBuf) -> Result<Project, Error> {
+        let root = std::fs::canonicalize(&root).map_err(|e| Error::Io {
+            path: root.clone(),
+            source: e,
+        })?;
+        let path = root.join("froyo.toml");
+        let settings = if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            toml::from_str(&text)
+                .map_err(|e| Error::toml(&display_path(&root, &path), &text, &e))?
+        } else {
+            Settings::default()
+        };
+        Ok(Project { root, settings })
+    }
+
+    /// Resolves `rel` against `base_dir` and checks that the result stays inside the root.
+    /// Symlinks are resolved, so a link pointing outside is refused too.
+    pub fn resolve_inside(&self, base_dir: &Path, rel: &str) -> Result<PathBuf, String> {
+        if rel.is_empty() {
+            return Err("empty path".into());
+        }
+        if rel.contains('\0') {
+            return Err(format!(
+                "path `{}` contains a NUL byte",
+                rel.escape_default()
+            ));
+        }
+        let joined = if Path::new(rel).is_absolute() {
+            PathBuf::from(rel)
+        } else {
+            base_dir.join(rel)
+        };
+        let lexical = normalize(&joined);
+        if !lexical.starts_with(&self.root) {
+            return Err(format!("`{rel}` resolves outside the project root"));
+        }
+        let real = std::fs::canonicalize(&lexical).map_err(|e| format!("`{rel}`: {e}"))?;
+        if !real.starts_with(&self.root) {
+            return Err(format!(
+                "`{rel}` is a symlink that leads outside the project root"
+            ));
+        }
+        Ok(real)
+    }
+
+    /// How a file under the root is named in diagnostics: relative to the current directory
+    /// when possible (so `file:line` is clickable), else relative to the root.
+    pub fn display_name(&self, path: &Path) -> String {
+        let cwd = std::env::current_dir()
+            .ok()
+            .and_then(|c| std::fs::canonicalize(c).ok());
+        if let Some(cwd) = cwd
+            && let Ok(rel) = path.strip_prefix(&cwd)
+        {
+            return rel.display().to_string();
+        }
+        path.strip_prefix(&self.root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.display().to_string())
+    }
+}
+
+/// `path` as shown to the user: relative to the current directory when under it.
+pub fn display_path(root: &Path, path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|c| std::fs::canonicalize(c).ok());
+    match cwd.as_ref().and_then(|c| path.strip_prefix(c).ok()) {
+        Some(rel) => rel.to_path_buf(),
+        None => path
+            .strip_prefix(root.parent().unwrap_or(root))
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// Removes `.` and resolves `..` lexically.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.txt"), "a").unwrap();
+        let p = Project::at(dir.path().to_owned()).unwrap();
+        let sub = p.root.join("sub");
+        assert!(p.resolve_inside(&sub, "a.txt").is_ok());
+        assert!(p.resolve_inside(&sub, "../sub/a.txt").is_ok());
+        assert!(
+            p.resolve_inside(&sub, "../../etc/passwd")
+                .unwrap_err()
+                .contains("outside the project root")
+        );
+        assert!(
+            p.resolve_inside(&sub, "/etc/passwd")
+                .unwrap_err()
+                .contains("outside")
+        );
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("sub/link")).unwrap();
+        assert!(
+            p.resolve_inside(&sub, "link")
+                .unwrap_err()
+                .contains("outside the project root")
+        );
+        assert!(p.resolve_inside(&sub, "missing.txt").is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! Integration tests: each drives the real `froyo` binary (or the library end to end) on
+//! fixture playbooks under `tests/fixtures/`, with real CUE behind the schema checks.
+
+mod cli;
+mod diagnostics;
+mod examples;
+mod plays;
+mod robustness;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+pub fn fixtures() -> PathBuf {
+    repo().join("tests/fixtures")
+}
+
+/// Output of one `froyo` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `froyo ARGS` in `cwd` without colour.
+pub fn froyo(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_froyo"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run froyo");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `froyo check --json` parsed.
+pub fn check_json(cwd: &Path, file: &str) -> (i32, serde_json::Value) {
+    let run = froyo(cwd, &["check", "--json", file]);
+    let v = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON from check {file}: {e}\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    });
+    (run.code, v)
+}
