@@ -117,7 +117,10 @@ fn all_schema_errors_are_reported_in_one_run() {
             ("E-SCHEMA".into(), 3),
             ("E-SCHEMA".into(), 4),
             ("E-SCHEMA".into(), 5),
-            ("E-SCHEMA".into(), 6)
+            ("E-SCHEMA".into(), 6),
+            // Two bad fields of one resource: both reported.
+            ("E-SCHEMA".into(), 7),
+            ("E-SCHEMA".into(), 7),
         ]
     );
     let msgs: Vec<&str> = json["diagnostics"]

@@ -61,6 +61,13 @@ impl Finder<'_> {
                 _ => {}
             },
             Expr::Not(x) => self.condition(x, "tested"),
+            Expr::Call(f, args) if matches!(&f.node, Expr::Identifier(id) if id.node.ident == "str") => {
+                for a in &args.args {
+                    if let starlark::syntax::ast::ArgumentP::Positional(x) = &a.node {
+                        self.condition(x, "converted to text");
+                    }
+                }
+            }
             Expr::If(b) => self.condition(&b.0, "tested"),
             _ => {}
         }

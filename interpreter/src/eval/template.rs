@@ -36,15 +36,15 @@ fn read(
 
 pub fn asset(ctx: &EvalContext, span: &Option<FileSpan>, path: &str) -> anyhow::Result<Content> {
     let (display, bytes) = read(ctx, span, path, "asset")?;
-    let text = String::from_utf8(bytes.clone()).map_err(|_| {
-        CodedError::new(Code::Arg, format!("asset `{path}` is not UTF-8 text"))
-            .help("binary files are not supported as content yet")
-    })?;
+    let sha256 = sha256_hex(&bytes);
+    // Binary files are not copied into the graph: apply reads them by path and checks the
+    // sha256 recorded here.
+    let text = String::from_utf8(bytes).ok();
     Ok(Content {
         source: "asset",
         path: display,
-        sha256: sha256_hex(&bytes),
-        text: Some(text),
+        sha256,
+        text,
         deferred: None,
         sensitive: false,
         deps: Vec::new(),
