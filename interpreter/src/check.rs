@@ -12,7 +12,7 @@ use starlark::codemap::{FileSpan, Pos, Span};
 
 use crate::diag::{self, Code, Diagnostic};
 use crate::error::Error;
-use crate::eval::{self, EvalRequest, RawResource, cue_view, merge_markers};
+use crate::eval::{self, EvalRequest, NodeId, RawResource, cue_view_map, merge_markers};
 use crate::graph::{Edge, Graph, Resource};
 use crate::inventory::{Inventory, parse_cli_var};
 use crate::project::Project;
@@ -135,63 +135,79 @@ pub fn check_with(
             resources[i].config = cfg;
         }
     }
-    // Copies of top-level resources were made before validation; give them the result.
-    let mut by_template: BTreeMap<(String, String), Map<String, Json>> = BTreeMap::new();
-    for r in resources.iter().filter(|r| r.host.is_none()) {
-        by_template.insert((r.rtype.name.clone(), r.name.clone()), r.config.clone());
-    }
-
+    let unguarded = unguarded_commands(&resources);
+    // Copies of top-level resources were made before validation: they take the validated
+    // config of their template.
+    let mut templates: Vec<Option<Map<String, Json>>> = resources
+        .iter_mut()
+        .map(|r| r.host.is_none().then(|| std::mem::take(&mut r.config)))
+        .collect();
     let mut graph = Graph {
         plays: evaluated.plays,
         ..Graph::default()
     };
     let mut index: Vec<Option<NodeIndex>> = Vec::with_capacity(resources.len());
+    let copies_left = |templates: &[Option<Map<String, Json>>], t: usize| templates[t].is_some();
+    let mut remaining: std::collections::HashMap<NodeId, usize> = std::collections::HashMap::new();
     for r in &resources {
-        let Some(host) = &r.host else {
+        if let Some(t) = r.template {
+            *remaining.entry(t).or_default() += 1;
+        }
+    }
+    for r in resources {
+        let Some(host) = r.host else {
             index.push(None);
             continue;
         };
-        let config = if r.play.is_empty() {
-            by_template
-                .get(&(r.rtype.name.clone(), r.name.clone()))
-                .cloned()
-                .unwrap_or_else(|| r.config.clone())
+        let config = match r.template {
+            Some(t) if copies_left(&templates, t as usize) => {
+                let left = remaining.get_mut(&t).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                // The last copy takes the template's config instead of cloning it.
+                if left == Some(0) {
+                    templates[t as usize].take().unwrap_or_default()
+                } else {
+                    templates[t as usize].clone().unwrap_or_default()
+                }
+            }
+            _ => r.config,
+        };
+        let play = if r.play.is_empty() {
+            "default".to_owned()
         } else {
-            r.config.clone()
+            r.play
         };
         let n = graph.graph.add_node(Resource {
             id: format!("{}[{}]", r.rtype.name, r.name),
             rtype: r.rtype.name.clone(),
-            name: r.name.clone(),
-            host: host.clone(),
-            play: if r.play.is_empty() {
-                "default".into()
-            } else {
-                r.play.clone()
-            },
+            name: r.name,
+            host,
+            play,
             handler: r.handler,
             config: Json::Object(config),
-            meta: Json::Object(r.meta.clone()),
+            meta: Json::Object(r.meta),
             sensitive: r.sensitive,
-            span: r.span.clone(),
+            span: r.span,
         });
         index.push(Some(n));
     }
-    for e in &evaluated.edges {
+    for e in evaluated.edges {
         if let (Some(from), Some(to)) = (index[e.from as usize], index[e.to as usize]) {
             graph.graph.add_edge(
                 from,
                 to,
                 Edge {
                     kind: e.kind,
-                    detail: e.detail.clone(),
-                    span: e.span.clone(),
+                    detail: e.detail,
+                    span: e.span,
                 },
             );
         }
     }
     diagnostics.extend(graph.cycle_diagnostics());
-    diagnostics.extend(unguarded_commands(&resources));
+    diagnostics.extend(unguarded);
     diag::sort(&mut diagnostics);
     timings.graph = started.elapsed();
     Checked {
@@ -226,7 +242,7 @@ fn validate(
     for (_, (ty, idx)) in by_type {
         let views: Vec<Json> = idx
             .iter()
-            .map(|&i| cue_view(&Json::Object(resources[i].config.clone())).unwrap_or_default())
+            .map(|&i| cue_view_map(&resources[i].config))
             .collect();
         let results = match validator.validate(&ty, &views) {
             Ok(r) => r,

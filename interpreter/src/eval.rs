@@ -28,7 +28,7 @@ use starlark::eval::Evaluator;
 use starlark::syntax::{AstModule, Dialect, DialectTypes};
 
 pub use builder::{EvalContext, PlayDecl, RawEdge, RawResource};
-pub use convert::{cue_view, merge_markers};
+pub use convert::{cue_view, cue_view_map, merge_markers};
 pub use errors::{CodedError, from_starlark};
 pub use values::{FACT_TREE, NodeId};
 

@@ -6,6 +6,7 @@ mod diagnostics;
 mod examples;
 mod plays;
 mod robustness;
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -36,6 +36,8 @@ pub struct RawResource {
     pub sensitive: bool,
     pub span: Option<FileSpan>,
     pub notes: Vec<(FileSpan, String)>,
+    /// For a default-play copy on one host: the top-level declaration it was copied from.
+    pub template: Option<NodeId>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +183,7 @@ impl EvalContext {
             for &t in &templates {
                 let mut copy = st.nodes[t as usize].clone();
                 copy.host = Some(h.clone());
+                copy.template = Some(t);
                 let id = st.nodes.len() as NodeId;
                 st.index.insert(
                     (

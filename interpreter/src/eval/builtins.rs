@@ -232,6 +232,7 @@ fn declare<'v>(
         sensitive,
         span: span.clone(),
         notes: notes.clone(),
+        template: None,
     };
     let node = match ctx.add_node(raw) {
         Ok(node) => node,

@@ -168,6 +168,16 @@ pub fn cue_view(v: &Json) -> Option<Json> {
     }
 }
 
+/// [`cue_view`] of a whole config.
+pub fn cue_view_map(config: &Map<String, Json>) -> Json {
+    Json::Object(
+        config
+            .iter()
+            .filter_map(|(k, x)| cue_view(x).map(|x| (k.clone(), x)))
+            .collect(),
+    )
+}
+
 /// Puts the markers of `original` back into CUE's output (which has defaults filled in).
 pub fn merge_markers(original: &Json, validated: Json) -> Json {
     match (original, validated) {

@@ -12,6 +12,9 @@ pub struct TypeDoc {
     pub definition: String,
     pub doc: String,
     pub fields: Vec<FieldDoc>,
+    /// Only fields and comments: no conditionals or other constraints across fields, so
+    /// validity is per field and defaults do not depend on other fields.
+    pub plain: bool,
 }
 
 /// One field of a definition.
@@ -49,6 +52,7 @@ pub fn extract(schema: &str) -> Vec<TypeDoc> {
                     definition: format!("#{name}"),
                     doc: comment.join("\n"),
                     fields: Vec::new(),
+                    plain: true,
                 });
             }
             comment.clear();
@@ -59,10 +63,12 @@ pub fn extract(schema: &str) -> Vec<TypeDoc> {
             comment.clear();
             continue;
         }
-        if let Some(field) = parse_field(line, &comment)
-            && let Some(def) = current.as_mut()
-        {
-            def.fields.push(field);
+        if let Some(def) = current.as_mut() {
+            match parse_field(line, &comment) {
+                Some(field) => def.fields.push(field),
+                None if !trimmed.is_empty() => def.plain = false,
+                None => {}
+            }
         }
         comment.clear();
     }
@@ -152,6 +158,9 @@ mod tests {
         assert_eq!(d.fields[0].doc, "Absolute path.");
         assert_eq!(d.fields[1].default.as_deref(), Some("\"file\""));
         assert!(d.fields[2].optional);
+        assert!(d.plain);
+        let with_rule = extract("#C: {\n\ta?: int\n\tif a != _|_ {b: 1}\n}\n");
+        assert!(!with_rule[0].plain);
         assert_eq!(d.fields[3].cue_type, "{[string]: string}");
     }
 }
