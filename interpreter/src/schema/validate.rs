@@ -166,7 +166,7 @@ impl Validator {
         }
         bytes.push(b'}');
         self.calls += 1;
-        if self.calls % RECYCLE_AFTER == 0 {
+        if self.calls.is_multiple_of(RECYCLE_AFTER) {
             self.compiled.clear();
             self.ctx = Ctx::new().map_err(|e| e.to_string())?;
         }
