@@ -61,6 +61,78 @@ fn main() {
         }
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("out dir")).join("bundled.rs");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("out dir"));
+    let (runner, sha) = build_runner(&root, &out_dir);
+    writeln!(out, "\n/// The static micro-runner shipped to targets.").unwrap();
+    writeln!(
+        out,
+        "pub static RUNNER: &[u8] = include_bytes!({:?});",
+        runner.display().to_string()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "/// sha256 of [`RUNNER`], checked on the target before it runs."
+    )
+    .unwrap();
+    writeln!(out, "pub const RUNNER_SHA256: &str = {sha:?};").unwrap();
+    let dest = out_dir.join("bundled.rs");
     std::fs::write(dest, out).expect("write bundled.rs");
+}
+
+const RUNNER_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Builds `froyo-runner` for the musl target with the size profile; returns the binary and
+/// its sha256.
+fn build_runner(root: &Path, out_dir: &Path) -> (PathBuf, String) {
+    for p in ["runner/src", "runner/Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    let target_dir = out_dir.join("runner-target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "--profile",
+        "runner",
+        "-p",
+        "froyo-runner",
+        "--bin",
+        "froyo-runner",
+        "--target",
+        RUNNER_TARGET,
+    ])
+    .arg("--manifest-path")
+    .arg(root.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir);
+    // The outer build's settings are not meant for the runner (a different target).
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo for froyo-runner");
+    assert!(
+        status.success(),
+        "building froyo-runner for {RUNNER_TARGET} failed; is the target installed? (`rustup target add {RUNNER_TARGET}`)"
+    );
+    let bin = target_dir
+        .join(RUNNER_TARGET)
+        .join("runner")
+        .join("froyo-runner");
+    let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("read {}: {e}", bin.display()));
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (bin, sha)
 }

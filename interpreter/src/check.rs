@@ -68,9 +68,30 @@ impl Checked {
     }
 }
 
-/// Evaluates, validates and checks a playbook.
+/// The project, inventory and default-play selector a command works with.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub project: Project,
+    pub inventory: Inventory,
+    pub on: Selector,
+}
+
+/// Evaluates, validates and checks a playbook, offline.
 #[tracing::instrument(skip_all, fields(file = %opts.file.display()))]
 pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
+    let r = resolve(opts)?;
+    Ok(check_with(
+        &r.project,
+        &r.inventory,
+        Registry::builtin(),
+        &opts.file,
+        r.on,
+        None,
+    ))
+}
+
+/// Finds the project of the playbook, reads its inventory and parses `--on`.
+pub fn resolve(opts: &CheckOptions) -> Result<Resolved, Error> {
     let project = Project::discover(&opts.file)?;
     let mut cli_vars = Map::new();
     for v in &opts.vars {
@@ -84,8 +105,11 @@ pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
         .or_else(|| project.settings.defaults.on.clone())
         .unwrap_or_else(|| "name=local".into());
     let on = Selector::parse(&on_text).map_err(|e| Error::Usage(format!("--on: {e}")))?;
-    let registry = Registry::builtin();
-    Ok(check_with(&project, &inventory, registry, &opts.file, on))
+    Ok(Resolved {
+        project,
+        inventory,
+        on,
+    })
 }
 
 /// [`check`] with everything resolved (used by tests and the LSP).
@@ -95,6 +119,7 @@ pub fn check_with(
     registry: &'static Registry,
     file: &Path,
     on: Selector,
+    facts: Option<std::sync::Arc<dyn crate::facts::FactSource>>,
 ) -> Checked {
     let mut timings = Timings::default();
     let started = std::time::Instant::now();
@@ -104,6 +129,7 @@ pub fn check_with(
         registry,
         file,
         on,
+        facts,
     });
     let mut diagnostics = evaluated.diagnostics;
     let mut resources = evaluated.resources;

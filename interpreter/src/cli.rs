@@ -3,6 +3,7 @@
 
 mod check;
 mod doc;
+mod facts;
 mod graph;
 
 use std::io::IsTerminal;
@@ -34,6 +35,8 @@ enum Command {
     Graph(graph::GraphArgs),
     /// List resource types and built-ins, or show one with its fields and docs.
     Doc(doc::DocArgs),
+    /// Collect facts from targets (through their runner) and print them.
+    Facts(facts::FactsArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -101,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Graph(a) => graph::run(a),
         Command::Doc(a) => doc::run(a),
+        Command::Facts(a) => facts::run(a),
     };
     match result {
         Ok(code) => code,

@@ -30,7 +30,7 @@ use starlark::syntax::{AstModule, Dialect, DialectTypes};
 pub use builder::{EvalContext, PlayDecl, RawEdge, RawResource};
 pub use convert::{cue_view, cue_view_map, merge_markers};
 pub use errors::{CodedError, from_starlark};
-pub use values::{FACT_TREE, NodeId};
+pub use values::{FACT_TREE, FactsHandle, NodeId};
 
 use crate::diag::{Code, Diagnostic, Severity};
 use crate::inventory::Inventory;
@@ -108,7 +108,7 @@ pub fn lint(ast: &AstModule, globals: &Globals) -> Vec<Diagnostic> {
 }
 
 /// What to evaluate and for which targets.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EvalRequest<'a> {
     pub project: &'a Project,
     pub inventory: &'a Inventory,
@@ -117,6 +117,8 @@ pub struct EvalRequest<'a> {
     pub file: &'a Path,
     /// Targets of the default play (`--on`).
     pub on: Selector,
+    /// Live facts; `None` evaluates offline (`host.facts.*` is then `E-FACT-UNAVAILABLE`).
+    pub facts: Option<std::sync::Arc<dyn crate::facts::FactSource>>,
 }
 
 /// Everything an evaluation produced.
@@ -184,6 +186,7 @@ pub fn evaluate(req: &EvalRequest) -> Evaluated {
         files: RefCell::new([(display.clone(), real.clone())].into_iter().collect()),
         main_file: display.clone(),
         load_depth: Default::default(),
+        facts: values::FactsHandle(req.facts.clone()),
     };
     for d in lint(&ast, globals) {
         ctx.report(d);
@@ -291,7 +294,9 @@ pub fn evaluate(req: &EvalRequest) -> Evaluated {
                             .insert("tags".into(), Json::from(play.tags.clone()));
                     }
                 }
-                let host = module.heap().alloc(builtins::target_value(target));
+                let host = module
+                    .heap()
+                    .alloc(builtins::target_value(target, &ctx.facts));
                 let result = new_eval(&module).eval_function(body, &[host], &[]);
                 report_truth_tested(&ctx);
                 if let Err(e) = result {

@@ -10,11 +10,13 @@ pub mod cli;
 pub mod diag;
 pub mod error;
 pub mod eval;
+pub mod facts;
 pub mod graph;
 pub mod inventory;
 pub mod project;
 pub mod schema;
 pub mod selector;
+pub mod transport;
 pub mod util;
 
 /// The stdlib modules and provider manifests/schemas embedded by `build.rs`.

@@ -68,6 +68,20 @@ impl Project {
         Project::at(root)
     }
 
+    /// The project of a directory (the nearest ancestor with `froyo.toml`, else `dir`).
+    pub fn discover_dir(dir: &Path) -> Result<Project, Error> {
+        let abs = std::fs::canonicalize(dir).map_err(|e| Error::Io {
+            path: dir.to_owned(),
+            source: e,
+        })?;
+        let root = abs
+            .ancestors()
+            .find(|d| d.join("froyo.toml").is_file())
+            .map(Path::to_path_buf)
+            .unwrap_or(abs);
+        Project::at(root)
+    }
+
     /// The project rooted at `root`.
     pub fn at(root: PathBuf) -> Result<Project, Error> {
         let root = std::fs::canonicalize(&root).map_err(|e| Error::Io {

@@ -75,7 +75,8 @@ impl Selector {
             Term::Ne(k, v) => get(k) != Some(v.as_str()),
             Term::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
             Term::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-            Term::Has(k) => get(k).is_some(),
+            // A bare word is also a target name, so `--on web-01` does what it says.
+            Term::Has(k) => get(k).is_some() || k == name,
             Term::Lacks(k) => get(k).is_none(),
             Term::Glob(k, g) => get(k).is_some_and(|x| glob(g, x)),
         })
@@ -232,6 +233,8 @@ mod tests {
         assert!(check("name~web-*", "web-01", &web));
         assert!(!check("name~t?", "web-01", &web));
         assert!(check("canary", "x", &canary));
+        assert!(check("web-01", "web-01", &web));
+        assert!(!check("web-02", "web-01", &web));
         assert!(check("role!=db", "x", &web));
         assert!(check("", "x", &web));
         assert!(check("name=local", "local", &BTreeMap::new()));

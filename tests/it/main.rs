@@ -7,6 +7,8 @@ mod examples;
 mod plays;
 mod robustness;
 mod schema;
+mod sshd;
+mod transport;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,11 +1,16 @@
 //! `froyo graph FILE [--format dot|json]`: the resource graph with labelled edges.
+//! Unlike `check`, a playbook that reads `host.facts` gets them live from its targets.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
 use super::{EvalArgs, eprint_diagnostics, write_stdout};
 use crate::error::Error;
+use crate::facts::{Facts, Sessions};
+use crate::schema::Registry;
+use crate::transport::Connector;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -22,7 +27,29 @@ pub struct GraphArgs {
 }
 
 pub fn run(args: &GraphArgs) -> Result<ExitCode, Error> {
-    let checked = crate::check::check(&args.eval.options())?;
+    let opts = args.eval.options();
+    let r = crate::check::resolve(&opts)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    // Sessions open only if the playbook reads facts.
+    let sessions = Arc::new(Sessions::new(
+        Connector::for_project(&r.project.root),
+        r.inventory.clone(),
+        false,
+    ));
+    let facts = Arc::new(Facts::new(sessions.clone(), runtime.handle().clone()));
+    let checked = crate::check::check_with(
+        &r.project,
+        &r.inventory,
+        Registry::builtin(),
+        &opts.file,
+        r.on,
+        Some(facts),
+    );
+    runtime.block_on(sessions.close_all());
     eprint_diagnostics(&checked.diagnostics);
     if checked.has_errors() {
         return Ok(ExitCode::from(1));

@@ -93,6 +93,8 @@ pub struct EvalContext {
     pub main_file: String,
     /// How many `load()`s deep the evaluation is (0 = the playbook itself).
     pub load_depth: Cell<usize>,
+    /// Live facts when the command has target sessions; `None` offline.
+    pub facts: super::values::FactsHandle,
 }
 
 impl EvalContext {

@@ -26,7 +26,7 @@ use super::errors::{CodedError, fail};
 use super::format::{Formatted, format};
 use super::template;
 use super::values::{
-    Content, Handle, NodeId, Ref, RefKind, RetryPolicy, Secret, SelectorValue, Target,
+    Content, FactsHandle, Handle, NodeId, Ref, RefKind, RetryPolicy, Secret, SelectorValue, Target,
 };
 use crate::diag::{Code, Diagnostic, span_location};
 use crate::graph::EdgeKind;
@@ -35,12 +35,13 @@ use crate::selector::Selector;
 use crate::util::parse_duration_ms;
 
 /// Target value for a resolved inventory target.
-pub fn target_value(t: &crate::inventory::Target) -> Target {
+pub fn target_value(t: &crate::inventory::Target, facts: &FactsHandle) -> Target {
     Target {
         name: t.name.clone(),
         address: t.address.clone(),
         labels: t.labels.clone(),
         vars: Arc::new(Json::Object(t.vars.clone())),
+        facts: facts.clone(),
     }
 }
 
@@ -538,7 +539,7 @@ pub fn core_builtins(builder: &mut GlobalsBuilder) {
             .inventory
             .select(&sel)
             .into_iter()
-            .map(target_value)
+            .map(|t| target_value(t, &ctx.facts))
             .collect())
     }
 

@@ -352,8 +352,24 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     #[allocative(skip)]
     pub vars: Arc<Json>,
+    #[allocative(skip)]
+    pub facts: FactsHandle,
 }
 starlark_simple_value!(Target);
+
+/// Where a target's facts come from during this evaluation (none for `froyo check`).
+#[derive(Clone, Default)]
+pub struct FactsHandle(pub Option<Arc<dyn crate::facts::FactSource>>);
+
+impl fmt::Debug for FactsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "FactsHandle(live)"
+        } else {
+            "FactsHandle(offline)"
+        })
+    }
+}
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -372,6 +388,7 @@ impl<'v> StarlarkValue<'v> for Target {
             "facts" => heap.alloc(Facts {
                 host: self.name.clone(),
                 path: Vec::new(),
+                source: self.facts.clone(),
             }),
             _ => return None,
         })
@@ -395,6 +412,8 @@ impl<'v> StarlarkValue<'v> for Target {
 pub struct Facts {
     pub host: String,
     pub path: Vec<&'static str>,
+    #[allocative(skip)]
+    pub source: FactsHandle,
 }
 starlark_simple_value!(Facts);
 
@@ -445,9 +464,25 @@ impl<'v> StarlarkValue<'v> for Facts {
             Some(child) if self.path.is_empty() => Some(heap.alloc(Facts {
                 host: self.host.clone(),
                 path: vec![child],
+                source: self.source.clone(),
             })),
             Some(child) => {
                 let fact = format!("{}.{child}", self.path.join("."));
+                if let Some(source) = &self.source.0 {
+                    return match source.fact(&self.host, &fact) {
+                        Ok(v) => Some(fact_value(heap, &v, fact == "pkg.manifest")),
+                        Err(e) => {
+                            FACT_ERROR.with(|f| {
+                                *f.borrow_mut() = Some((
+                                    Code::Target,
+                                    format!("cannot gather fact `{fact}` of `{}`: {}", self.host, e.message),
+                                    e.help.clone().unwrap_or_else(|| format!("check that the target is reachable: `froyo facts --on {}`", self.host)),
+                                ))
+                            });
+                            None
+                        }
+                    };
+                }
                 FACT_ERROR.with(|f| {
                     *f.borrow_mut() = Some((
                         Code::FactUnavailable,
@@ -479,6 +514,29 @@ impl<'v> StarlarkValue<'v> for Facts {
 
     fn dir_attr(&self) -> Vec<String> {
         self.children().into_iter().map(String::from).collect()
+    }
+}
+
+/// A fact as Starlark: objects become structs (`host.facts.os.basic.distro`), except the
+/// package manifest, a dict keyed by package name (`"nginx" in ...manifest`).
+fn fact_value<'v>(heap: Heap<'v>, v: &Json, top_is_dict: bool) -> Value<'v> {
+    use starlark::values::dict::AllocDict;
+    use starlark::values::structs::AllocStruct;
+    match v {
+        Json::Object(m) if top_is_dict => heap.alloc(AllocDict(
+            m.iter()
+                .map(|(k, x)| (k.as_str(), fact_value(heap, x, false))),
+        )),
+        Json::Object(m) => heap.alloc(AllocStruct(
+            m.iter()
+                .map(|(k, x)| (k.as_str(), fact_value(heap, x, false))),
+        )),
+        Json::Array(a) => heap.alloc(
+            a.iter()
+                .map(|x| fact_value(heap, x, false))
+                .collect::<Vec<_>>(),
+        ),
+        other => heap.alloc(other),
     }
 }
 

@@ -1,0 +1,150 @@
+//! Facts (spec §6): gathered lazily from each target's runner session, once per host per
+//! run, and cached for the rest of the run.
+//!
+//! Evaluation is synchronous Starlark running on a blocking thread; a fact lookup from a
+//! playbook blocks that thread on the async session (never a runtime worker thread).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::inventory::{Inventory, Target};
+use crate::transport::{Connector, Session, TargetError};
+
+/// The facts a runner can collect.
+pub const KNOWN: &[&str] = &["os.basic", "hw.cpu", "net.ifaces", "pkg.manifest"];
+
+/// Facts by host, for evaluation (`host.facts.*`).
+pub trait FactSource: Send + Sync {
+    /// One fact (`os.basic`) of one target, or why it could not be had.
+    fn fact(&self, host: &str, fact: &str) -> Result<Json, TargetError>;
+}
+
+/// One runner session per target, opened on first use and shared by everyone in the run.
+pub struct Sessions {
+    connector: Connector,
+    inventory: Inventory,
+    r#become: bool,
+    open: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
+}
+
+impl Sessions {
+    pub fn new(connector: Connector, inventory: Inventory, r#become: bool) -> Self {
+        Sessions {
+            connector,
+            inventory,
+            r#become,
+            open: Default::default(),
+        }
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.inventory.targets.iter().find(|t| t.name == name)
+    }
+
+    /// The session of `name`, opening it if needed (concurrent callers share one open).
+    pub async fn get(&self, name: &str) -> Result<Arc<Session>, TargetError> {
+        let cell = self
+            .open
+            .lock()
+            .await
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        let target = self
+            .target(name)
+            .ok_or_else(|| TargetError::new(name, "no such target in the inventory"))?
+            .clone();
+        cell.get_or_try_init(|| async {
+            self.connector
+                .open(&target, self.r#become)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .cloned()
+    }
+
+    /// Closes every open session (the runners exit and are gone).
+    pub async fn close_all(&self) {
+        let cells: Vec<_> = self.open.lock().await.drain().map(|(_, c)| c).collect();
+        for cell in cells {
+            if let Some(s) = Arc::try_unwrap(cell).ok().and_then(|c| c.into_inner())
+                && let Ok(session) = Arc::try_unwrap(s)
+            {
+                session.close().await;
+            }
+        }
+    }
+}
+
+/// Collects facts over [`Sessions`] with a per-run cache.
+pub struct Facts {
+    pub sessions: Arc<Sessions>,
+    cache: Mutex<HashMap<(String, String), Result<Json, TargetError>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Facts {
+    pub fn new(sessions: Arc<Sessions>, runtime: tokio::runtime::Handle) -> Self {
+        Facts {
+            sessions,
+            cache: Mutex::default(),
+            runtime,
+        }
+    }
+
+    /// Several facts of one target in one round trip.
+    pub async fn collect(
+        &self,
+        host: &str,
+        facts: &[&str],
+    ) -> Result<serde_json::Map<String, Json>, TargetError> {
+        let session = self.sessions.get(host).await?;
+        let result = session
+            .call(
+                "facts.collect",
+                serde_json::json!({ "facts": facts }),
+                Duration::from_secs(120),
+            )
+            .await
+            .map_err(|e| TargetError::new(host, format!("collecting facts failed: {e}")))?;
+        let map = match result {
+            Json::Object(m) => m,
+            other => return Err(TargetError::new(host, format!("unexpected facts: {other}"))),
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in &map {
+            cache.insert((host.to_owned(), k.clone()), Ok(v.clone()));
+        }
+        Ok(map)
+    }
+}
+
+impl FactSource for Facts {
+    fn fact(&self, host: &str, fact: &str) -> Result<Json, TargetError> {
+        if let Some(v) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(host.to_owned(), fact.to_owned()))
+        {
+            return v.clone();
+        }
+        let result = self
+            .runtime
+            .block_on(self.collect(host, &[fact]))
+            .and_then(|mut m| {
+                m.remove(fact).ok_or_else(|| {
+                    TargetError::new(host, format!("the runner returned no `{fact}`"))
+                })
+            });
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((host.to_owned(), fact.to_owned()), result.clone());
+        result
+    }
+}

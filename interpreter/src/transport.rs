@@ -1,0 +1,178 @@
+//! Reaching targets: one runner session per target, started locally (a child process) or
+//! over SSH (`russh`, strict host-key checking against `.froyo/known_hosts`).
+//!
+//! Either way the embedded static runner is shipped to a fresh private path, its sha256
+//! is checked on the target before it is executed, and it deletes its own file right
+//! after start. After that every op is one frame on the one stream: no further shells.
+
+mod local;
+mod session;
+mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use session::{CallError, Session};
+
+use crate::diag::{Code, Diagnostic};
+use crate::inventory::Target;
+
+/// A target that could not be reached or whose runner could not start (`E-TARGET`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{target}: {message}")]
+pub struct TargetError {
+    pub target: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl TargetError {
+    pub fn new(target: &str, message: impl Into<String>) -> Self {
+        TargetError {
+            target: target.to_owned(),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let d = Diagnostic::new(
+            Code::Target,
+            format!("target `{}`: {}", self.target, self.message),
+        );
+        match &self.help {
+            Some(h) => d.help(h.clone()),
+            None => d,
+        }
+    }
+}
+
+/// The runner binary shipped to targets (built for x86_64-unknown-linux-musl by
+/// `build.rs`) and its sha256.
+pub fn runner() -> (&'static [u8], &'static str) {
+    (crate::bundled::RUNNER, crate::bundled::RUNNER_SHA256)
+}
+
+/// How to reach targets: where keys and known hosts live, and time limits.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    /// `.froyo/known_hosts` of the project.
+    pub known_hosts: PathBuf,
+    /// The project's SSH key (`.froyo/keys/id_ed25519`), unless a target names its own.
+    pub default_key: PathBuf,
+    pub project_root: PathBuf,
+    pub connect_timeout: Duration,
+    /// From connection to the runner's `ready` frame.
+    pub start_timeout: Duration,
+}
+
+impl Connector {
+    pub fn for_project(root: &Path) -> Connector {
+        let dot = root.join(".froyo");
+        Connector {
+            known_hosts: dot.join("known_hosts"),
+            default_key: dot.join("keys").join("id_ed25519"),
+            project_root: root.to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Starts a runner on `target`. `become` runs it through `sudo -n` (as root).
+    #[tracing::instrument(skip_all, fields(target = %target.name))]
+    pub async fn open(&self, target: &Target, r#become: bool) -> Result<Session, TargetError> {
+        if target.is_local() {
+            return local::start(&target.name, r#become, self.start_timeout).await;
+        }
+        let (host, port) = split_address(&target.address, target.port.unwrap_or(22))
+            .map_err(|e| TargetError::new(&target.name, e))?;
+        let key = match &target.key {
+            Some(k) if Path::new(k).is_absolute() => PathBuf::from(k),
+            Some(k) => self.project_root.join(k),
+            None => self.default_key.clone(),
+        };
+        let user = target.user.clone().unwrap_or_else(|| "root".to_owned());
+        ssh::start(
+            &ssh::SshTarget {
+                name: target.name.clone(),
+                host,
+                port,
+                user,
+                key,
+            },
+            &self.known_hosts,
+            r#become,
+            self.connect_timeout,
+            self.start_timeout,
+        )
+        .await
+    }
+}
+
+/// `host`, `host:port` or `[v6]:port`.
+pub fn split_address(address: &str, default_port: u16) -> Result<(String, u16), String> {
+    let parse_port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("invalid port in address `{address}`"))
+    };
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("invalid address `{address}`"))?;
+        return match tail.strip_prefix(':') {
+            Some(p) => Ok((host.to_owned(), parse_port(p)?)),
+            None if tail.is_empty() => Ok((host.to_owned(), default_port)),
+            None => Err(format!("invalid address `{address}`")),
+        };
+    }
+    match address.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Ok((h.to_owned(), parse_port(p)?)),
+        _ => Ok((address.to_owned(), default_port)),
+    }
+}
+
+/// The shell script that receives the runner on stdin, checks it and replaces itself with
+/// it. The only shell started on a target per run; the runner itself never uses one.
+pub(crate) fn bootstrap_script(size: usize, sha256: &str, r#become: bool) -> String {
+    let exec = if r#become {
+        "if [ \"$(id -u)\" != 0 ]; then sudo -n true 2>/dev/null || { rm -f \"$f\"; echo \"FROYO-ERROR become: sudo needs a password (or is not allowed) for user $(id -un)\"; exit 96; }; exec sudo -n -- \"$f\" --unlink; fi; exec \"$f\" --unlink"
+    } else {
+        "exec \"$f\" --unlink"
+    };
+    format!(
+        "umask 077; \
+         case \"$(uname -sm)\" in 'Linux x86_64') ;; *) echo \"FROYO-ERROR unsupported platform $(uname -sm): the runner is built for Linux x86_64\"; exit 97;; esac; \
+         f=$(mktemp \"${{TMPDIR:-/tmp}}/.froyo-runner.XXXXXXXX\") || {{ echo \"FROYO-ERROR cannot create a private file in ${{TMPDIR:-/tmp}}\"; exit 98; }}; \
+         head -c {size} > \"$f\"; \
+         if [ \"$(sha256sum \"$f\" 2>/dev/null | cut -d' ' -f1)\" != \"{sha256}\" ]; then rm -f \"$f\"; echo \"FROYO-ERROR the uploaded runner's sha256 does not match (or sha256sum is missing)\"; exit 99; fi; \
+         chmod 700 \"$f\"; {exec}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            split_address("10.0.0.1", 22).unwrap(),
+            ("10.0.0.1".into(), 22)
+        );
+        assert_eq!(
+            split_address("127.0.0.1:2201", 22).unwrap(),
+            ("127.0.0.1".into(), 2201)
+        );
+        assert_eq!(
+            split_address("[::1]:2202", 22).unwrap(),
+            ("::1".into(), 2202)
+        );
+        assert_eq!(split_address("::1", 22).unwrap(), ("::1".into(), 22));
+        assert!(split_address("h:notaport", 22).is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! A real OpenSSH server (`/usr/sbin/sshd`, Debian's `openssh-server`) on a loopback port,
+//! with its own host key, authorized keys and `TMPDIR`, stopped by PID when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sshd {
+    pub port: u16,
+    pub dir: PathBuf,
+    /// The `TMPDIR` of every session on this server: where the runner is uploaded.
+    pub tmp: PathBuf,
+    pub host_key_pub: String,
+    child: Child,
+}
+
+pub fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "froyo-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) is installed");
+    assert!(status.success());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    /// Starts sshd in `dir`, accepting the public key in `authorized_keys` for every user.
+    pub fn start(dir: &Path, authorized_keys: &str) -> Sshd {
+        std::fs::create_dir_all(dir).unwrap();
+        // sshd refuses to start without its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let host_key = dir.join("host_ed25519");
+        if !host_key.exists() {
+            keygen(&host_key);
+        }
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(dir.join("authorized_keys"), authorized_keys).unwrap();
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
+                 UsePAM no\nStrictModes no\nLogLevel ERROR\nSetEnv TMPDIR={tmp}\n",
+                hk = host_key.display(),
+                dir = dir.display(),
+                tmp = tmp.display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("start /usr/sbin/sshd (openssh-server is installed)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd on {port} did not start: {}",
+                std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let host_key_pub = std::fs::read_to_string(dir.join("host_ed25519.pub"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Sshd {
+            port,
+            dir: dir.to_owned(),
+            tmp,
+            host_key_pub,
+            child,
+        }
+    }
+
+    /// The line `known_hosts` needs for this server.
+    pub fn known_hosts_line(&self) -> String {
+        let mut parts = self.host_key_pub.split_whitespace();
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            parts.next().unwrap(),
+            parts.next().unwrap()
+        )
+    }
+
+    /// Entries left in this server's `TMPDIR`.
+    pub fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(&self.tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Processes still running a runner uploaded to this server.
+    pub fn runner_processes(&self) -> Vec<u32> {
+        runner_processes_under(&self.tmp)
+    }
+}
+
+/// PIDs of processes whose executable path lies under `dir` (deleted files included).
+pub fn runner_processes_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(exe) = std::fs::read_link(e.path().join("exe"))
+            && exe.to_string_lossy().starts_with(&needle)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Stop by PID (the child is sshd itself thanks to -D).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A project directory with a client key, an inventory of `servers` (named `t1`, `t2`,
+/// …, user `user`) and, when `trust` is set, their host keys in `.froyo/known_hosts`.
+pub struct Project {
+    pub root: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Project {
+    pub fn new(root: &Path) -> Project {
+        let keys = root.join(".froyo/keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        let key = keys.join("id_ed25519");
+        keygen(&key);
+        std::fs::write(root.join("froyo.toml"), "[project]\nname = \"sshd-test\"\n").unwrap();
+        Project {
+            root: root.to_owned(),
+            key,
+        }
+    }
+
+    pub fn public_key(&self) -> String {
+        std::fs::read_to_string(self.key.with_extension("pub")).unwrap()
+    }
+
+    pub fn inventory(&self, servers: &[(&str, &Sshd)], user: &str) {
+        let mut inv = String::new();
+        for (name, s) in servers {
+            inv.push_str(&format!(
+                "[[targets]]\nname = \"{name}\"\naddress = \"127.0.0.1:{}\"\nuser = \"{user}\"\nlabels = {{ role = \"test\" }}\n\n",
+                s.port
+            ));
+        }
+        std::fs::write(self.root.join("inventory.toml"), inv).unwrap();
+    }
+
+    pub fn trust(&self, servers: &[&Sshd]) {
+        let lines: String = servers.iter().map(|s| s.known_hosts_line()).collect();
+        std::fs::write(self.root.join(".froyo/known_hosts"), lines).unwrap();
+    }
+}
