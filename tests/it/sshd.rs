@@ -91,6 +91,11 @@ impl Sshd {
         }
     }
 
+    #[allow(dead_code)] // used by bench/transport.rs
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The line `known_hosts` needs for this server.
     pub fn known_hosts_line(&self) -> String {
         let mut parts = self.host_key_pub.split_whitespace();
