@@ -115,6 +115,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The async runtime for commands that talk to targets. Evaluation stays on the calling
+/// thread and blocks on it when a playbook reads facts.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, crate::error::Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::Error::Usage(format!("cannot start the async runtime: {e}")))
+}
+
 /// Writes to stdout; a closed pipe (`froyo graph … | head`) is not an error.
 pub(crate) fn write_stdout(text: &str) {
     use std::io::Write;

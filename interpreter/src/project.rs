@@ -56,16 +56,7 @@ impl Project {
             path: playbook.to_owned(),
             source: e,
         })?;
-        let dir = abs
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/"));
-        let root = dir
-            .ancestors()
-            .find(|d| d.join("froyo.toml").is_file())
-            .map(Path::to_path_buf)
-            .unwrap_or(dir);
-        Project::at(root)
+        Project::discover_dir(abs.parent().unwrap_or(Path::new("/")))
     }
 
     /// The project of a directory (the nearest ancestor with `froyo.toml`, else `dir`).

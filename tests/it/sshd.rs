@@ -45,50 +45,69 @@ impl Sshd {
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::write(dir.join("authorized_keys"), authorized_keys).unwrap();
-        let port = free_port();
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
-                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
-                 UsePAM no\nStrictModes no\nLogLevel ERROR\nSetEnv TMPDIR={tmp}\n",
-                hk = host_key.display(),
-                dir = dir.display(),
-                tmp = tmp.display(),
-            ),
-        )
-        .unwrap();
-        let child = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-            .spawn()
-            .expect("start /usr/sbin/sshd (openssh-server is installed)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd on {port} did not start: {}",
-                std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        // A free port can be taken by a parallel test between our probe and sshd's bind;
+        // then this sshd exits at once and we try another port.
+        for _attempt in 0..10 {
+            let port = free_port();
+            let config = dir.join("sshd_config");
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
+                     PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
+                     UsePAM no\nStrictModes no\nLogLevel ERROR\nSetEnv TMPDIR={tmp}\n",
+                    hk = host_key.display(),
+                    dir = dir.display(),
+                    tmp = tmp.display(),
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new("/usr/sbin/sshd")
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+                .spawn()
+                .expect("start /usr/sbin/sshd (openssh-server is installed)");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let up = loop {
+                if child.try_wait().unwrap().is_some() {
+                    break false;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    std::thread::sleep(Duration::from_millis(50));
+                    break child.try_wait().unwrap().is_none();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sshd on {port} did not start: {}",
+                    std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if !up {
+                let _ = child.wait();
+                continue;
+            }
+            let host_key_pub = std::fs::read_to_string(dir.join("host_ed25519.pub"))
+                .unwrap()
+                .trim()
+                .to_owned();
+            return Sshd {
+                port,
+                dir: dir.to_owned(),
+                tmp,
+                host_key_pub,
+                child,
+            };
         }
-        let host_key_pub = std::fs::read_to_string(dir.join("host_ed25519.pub"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        Sshd {
-            port,
-            dir: dir.to_owned(),
-            tmp,
-            host_key_pub,
-            child,
-        }
+        panic!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
     }
 
     #[allow(dead_code)] // used by bench/transport.rs

@@ -81,11 +81,7 @@ pub fn run(args: &FactsArgs) -> Result<ExitCode, Error> {
             (vec![*fact], rest)
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::runtime()?;
     let sessions = Arc::new(Sessions::new(
         Connector::for_project(&project.root),
         inventory,

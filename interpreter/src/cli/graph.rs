@@ -29,11 +29,7 @@ pub struct GraphArgs {
 pub fn run(args: &GraphArgs) -> Result<ExitCode, Error> {
     let opts = args.eval.options();
     let r = crate::check::resolve(&opts)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::runtime()?;
     // Sessions open only if the playbook reads facts.
     let sessions = Arc::new(Sessions::new(
         Connector::for_project(&r.project.root),
