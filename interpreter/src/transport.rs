@@ -158,6 +158,60 @@ pub(crate) fn bootstrap_script(size: usize, sha256: &str, r#become: bool) -> Str
 mod tests {
     use super::*;
 
+    /// Runs the real bootstrap script with `sh`, a fake `uname` first on `PATH`, and
+    /// `payload` on stdin; returns its stdout.
+    fn bootstrap(uname: &str, payload: &[u8], sha: &str) -> String {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let fake = bin.join("uname");
+        std::fs::write(&fake, format!("#!/bin/sh\necho '{uname}'\n")).unwrap();
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(&fake)
+            .status()
+            .unwrap();
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(bootstrap_script(payload.len(), sha, false))
+            .env("PATH", path)
+            .env("TMPDIR", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(payload).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "bin")
+            .collect();
+        assert!(left.is_empty(), "bootstrap left {left:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn bootstrap_refuses_other_platforms_and_bad_uploads() {
+        let out = bootstrap("Linux aarch64", b"", "x");
+        assert!(
+            out.starts_with("FROYO-ERROR unsupported platform Linux aarch64"),
+            "{out}"
+        );
+        // Stands in for the runner: deletes itself like `--unlink` does, then speaks.
+        let payload = b"#!/bin/sh\nrm -f \"$0\"\necho \"ran $1\"\n";
+        let out = bootstrap("Linux x86_64", payload, &"0".repeat(64));
+        assert!(
+            out.starts_with("FROYO-ERROR the uploaded runner's sha256 does not match"),
+            "{out}"
+        );
+        // The right sha256: the payload runs (here a script standing in for the runner).
+        let out = bootstrap("Linux x86_64", payload, &crate::util::sha256_hex(payload));
+        assert_eq!(out, "ran --unlink\n");
+    }
+
     #[test]
     fn addresses() {
         assert_eq!(
