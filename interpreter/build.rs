@@ -40,20 +40,31 @@ fn main() {
         }
     }
     out.push_str("];\n\n");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("out dir"));
+    let wasm_dir = build_providers(&root, &out_dir);
     out.push_str(
-        "/// `(provider directory, manifest.toml, schema.cue)` of every built-in provider.\n",
+        "/// `(provider directory, manifest.toml, schema.cue, component)` of every built-in\n",
     );
-    out.push_str("pub static PROVIDERS: &[(&str, &str, &str)] = &[\n");
+    out.push_str("/// provider; the component is empty for providers without a guest crate yet.\n");
+    out.push_str("pub static PROVIDERS: &[(&str, &str, &str, &[u8])] = &[\n");
     for dir in sorted_entries(&providers) {
         let manifest = dir.join("manifest.toml");
         let schema = dir.join("schema.cue");
         if manifest.is_file() && schema.is_file() {
             println!("cargo:rerun-if-changed={}", manifest.display());
             println!("cargo:rerun-if-changed={}", schema.display());
-            let name = dir.file_name().unwrap().to_string_lossy();
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let wasm = wasm_dir
+                .as_ref()
+                .map(|w| w.join(guest_artifact(&name)))
+                .filter(|w| dir.join("Cargo.toml").is_file() && w.is_file());
+            let wasm_expr = match wasm {
+                Some(w) => format!("include_bytes!({:?})", w.display().to_string()),
+                None => "&[]".to_owned(),
+            };
             writeln!(
                 out,
-                "    ({name:?}, include_str!({:?}), include_str!({:?})),",
+                "    ({name:?}, include_str!({:?}), include_str!({:?}), {wasm_expr}),",
                 manifest.display().to_string(),
                 schema.display().to_string()
             )
@@ -61,7 +72,6 @@ fn main() {
         }
     }
     out.push_str("];\n");
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("out dir"));
     let (runner, sha) = build_runner(&root, &out_dir);
     writeln!(out, "\n/// The static micro-runner shipped to targets.").unwrap();
     writeln!(
@@ -135,4 +145,72 @@ fn build_runner(root: &Path, out_dir: &Path) -> (PathBuf, String) {
         .map(|b| format!("{b:02x}"))
         .collect();
     (bin, sha)
+}
+
+/// `linux.file` → `froyo_provider_linux_file.wasm` (the guest crate's cdylib).
+fn guest_artifact(dir_name: &str) -> String {
+    format!("froyo_provider_{}.wasm", dir_name.replace(['.', '-'], "_"))
+}
+
+/// Builds the providers' own workspace (`providers/`: guests for wasm32-wasip2). Returns
+/// the directory holding the `.wasm` components, or `None` when there is no guest
+/// workspace. Test guests land there too; tests find them through `FROYO_GUEST_DIR`.
+fn build_providers(root: &Path, out_dir: &Path) -> Option<PathBuf> {
+    let manifest = root.join("providers/Cargo.toml");
+    println!("cargo:rerun-if-changed={}", manifest.display());
+    if !manifest.is_file() {
+        println!("cargo:rustc-env=FROYO_GUEST_DIR=");
+        return None;
+    }
+    for p in [
+        "providers/Cargo.lock",
+        "providers/wit",
+        "providers/sdk",
+        "providers/test-guests",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    for dir in sorted_entries(&root.join("providers")) {
+        if dir.join("Cargo.toml").is_file() {
+            println!("cargo:rerun-if-changed={}", dir.join("src").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                dir.join("Cargo.toml").display()
+            );
+        }
+    }
+    let target_dir = out_dir.join("providers-target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "--release",
+        "--workspace",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(&manifest)
+    .arg("--target-dir")
+    .arg(&target_dir);
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("run cargo for the providers");
+    assert!(
+        status.success(),
+        "building the providers for wasm32-wasip2 failed; is the target installed? (`rustup target add wasm32-wasip2`)"
+    );
+    let dir = target_dir.join("wasm32-wasip2").join("release");
+    println!("cargo:rustc-env=FROYO_GUEST_DIR={}", dir.display());
+    Some(dir)
 }

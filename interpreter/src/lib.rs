@@ -14,6 +14,7 @@ pub mod facts;
 pub mod graph;
 pub mod inventory;
 pub mod project;
+pub mod provider_host;
 pub mod schema;
 pub mod selector;
 pub mod transport;

@@ -5,6 +5,7 @@ mod cli;
 mod diagnostics;
 mod examples;
 mod plays;
+mod providers;
 mod robustness;
 mod schema;
 mod sshd;

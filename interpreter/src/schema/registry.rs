@@ -89,7 +89,7 @@ impl Registry {
         static REG: OnceLock<Registry> = OnceLock::new();
         REG.get_or_init(|| {
             let mut reg = Registry::default();
-            for (dir, manifest, schema) in crate::bundled::PROVIDERS {
+            for (dir, manifest, schema, _) in crate::bundled::PROVIDERS {
                 // The bundled providers are part of the binary: a bad one is a build bug,
                 // caught by `registry_loads_builtin_providers`.
                 reg.add_provider(manifest, schema)

@@ -1,0 +1,399 @@
+//! The WebAssembly provider host: providers hold the domain logic (how to read a package's
+//! state, diff a file, start a service) and run sandboxed in wasmtime as components of the
+//! `froyo:provider` world (`providers/wit/provider.wit`).
+//!
+//! Each provider is compiled once (and cached on disk) and pre-instantiated; every call gets
+//! a fresh store with a fuel budget and a memory limit, WASI without preopens, environment,
+//! arguments or sockets, and imports that check the manifest's capabilities before a runner
+//! op is forwarded to the target. A provider's domain error is a value reported with its
+//! class; a trap (exhausted limit, undeclared capability, guest bug) aborts the call and
+//! leaves the host working.
+
+mod http;
+mod imports;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+
+pub use imports::froyo::provider::types::{Actual, ApplyResult, Description, Operation, Resource};
+use imports::{CallState, Provider, ProviderPre};
+pub use imports::{CapabilityDenied, ErrorClass, ProviderError};
+
+use crate::diag::{Code, Diagnostic};
+use crate::transport::Session;
+
+/// Per-call limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Fuel (≈ WebAssembly instructions) per call; about 8·10⁹ per second here.
+    pub fuel: u64,
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 40_000_000_000,
+            memory_bytes: 256 << 20,
+        }
+    }
+}
+
+/// A provider call that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("provider `{provider}`: {message}")]
+pub struct ProviderFailure {
+    pub provider: String,
+    /// `Some` for a domain error the provider returned; `None` for a trap.
+    pub class: Option<ErrorClass>,
+    pub message: String,
+}
+
+impl ProviderFailure {
+    fn trap(provider: &str, message: impl Into<String>) -> Self {
+        ProviderFailure {
+            provider: provider.to_owned(),
+            class: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let class = match self.class {
+            Some(ErrorClass::Transient) => "transient",
+            Some(ErrorClass::Throttled) => "throttled",
+            Some(ErrorClass::Conflict) => "conflict",
+            Some(ErrorClass::Permanent) | None => "permanent",
+        };
+        Diagnostic::new(Code::Provider, format!("{self} ({class})"))
+    }
+}
+
+struct Loaded {
+    capabilities: Vec<String>,
+    pre: ProviderPre<CallState>,
+}
+
+/// The engine, the linker and every loaded provider.
+pub struct ProviderHost {
+    engine: Engine,
+    linker: Linker<CallState>,
+    providers: BTreeMap<String, Loaded>,
+    pub limits: Limits,
+    cache_dir: Option<PathBuf>,
+    /// The runtime that drives runner sessions. Provider calls block on it, so they must
+    /// run on a blocking thread, never on one of its workers.
+    pub runtime: Option<tokio::runtime::Handle>,
+}
+
+impl std::fmt::Debug for ProviderHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderHost")
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ProviderHost {
+    /// A host with no providers. `cache_dir` keeps compiled providers between runs.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, ProviderFailure> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)
+            .map_err(|e| ProviderFailure::trap("host", format!("cannot start wasmtime: {e}")))?;
+        let mut linker: Linker<CallState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| ProviderFailure::trap("host", e.to_string()))?;
+        Provider::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(|e| ProviderFailure::trap("host", e.to_string()))?;
+        Ok(ProviderHost {
+            engine,
+            linker,
+            providers: BTreeMap::new(),
+            limits,
+            cache_dir,
+            runtime: None,
+        })
+    }
+
+    /// The built-in providers (compiled from the workspace, embedded in `froyo`).
+    pub fn builtin(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, ProviderFailure> {
+        let mut host = ProviderHost::new(limits, cache_dir)?;
+        for (name, manifest, _, wasm) in crate::bundled::PROVIDERS {
+            if !wasm.is_empty() {
+                host.load(
+                    name,
+                    manifest_capabilities(manifest).map_err(|e| ProviderFailure::trap(name, e))?,
+                    wasm,
+                )?;
+            }
+        }
+        Ok(host)
+    }
+
+    /// Loads a provider from its component bytes with the capabilities it declared.
+    #[tracing::instrument(skip_all, fields(provider = name))]
+    pub fn load(
+        &mut self,
+        name: &str,
+        capabilities: Vec<String>,
+        wasm: &[u8],
+    ) -> Result<(), ProviderFailure> {
+        for c in &capabilities {
+            if !KNOWN_CAPABILITIES.contains(&c.as_str()) {
+                return Err(ProviderFailure::trap(
+                    name,
+                    format!(
+                        "unknown capability `{c}` (known: {})",
+                        KNOWN_CAPABILITIES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let component = self.compile(name, wasm)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(ProviderPre::new)
+            .map_err(|e| {
+                ProviderFailure::trap(name, format!("does not fit the froyo:provider world: {e}"))
+            })?;
+        self.providers
+            .insert(name.to_owned(), Loaded { capabilities, pre });
+        Ok(())
+    }
+
+    /// Loads `dir/provider.wasm` with `dir/manifest.toml`, refusing it unless its sha256 is
+    /// `pinned` (extra providers named in `froyo.toml`).
+    pub fn load_dir(&mut self, dir: &Path, pinned: &str) -> Result<String, ProviderFailure> {
+        let shown = dir.display().to_string();
+        let manifest = std::fs::read_to_string(dir.join("manifest.toml"))
+            .map_err(|e| ProviderFailure::trap(&shown, format!("manifest.toml: {e}")))?;
+        let wasm = std::fs::read(dir.join("provider.wasm"))
+            .map_err(|e| ProviderFailure::trap(&shown, format!("provider.wasm: {e}")))?;
+        let sha = crate::util::sha256_hex(&wasm);
+        if !sha.eq_ignore_ascii_case(pinned) {
+            return Err(ProviderFailure::trap(
+                &shown,
+                format!("provider.wasm has sha256 {sha}, but froyo.toml pins {pinned}"),
+            ));
+        }
+        let name = manifest_name(&manifest).map_err(|e| ProviderFailure::trap(&shown, e))?;
+        self.load(
+            &name,
+            manifest_capabilities(&manifest).map_err(|e| ProviderFailure::trap(&shown, e))?,
+            &wasm,
+        )?;
+        Ok(name)
+    }
+
+    fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, ProviderFailure> {
+        use std::hash::{Hash, Hasher};
+        let cached = self.cache_dir.as_ref().map(|dir| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut h);
+            dir.join(format!(
+                "{}-{:016x}.cwasm",
+                crate::util::sha256_hex(wasm),
+                h.finish()
+            ))
+        });
+        if let Some(path) = &cached
+            && path.is_file()
+        {
+            // SAFETY: the file is one this host serialized itself (its name holds the
+            // source's sha256 and the engine's compatibility hash), in the project's private
+            // cache; `deserialize_file` checks the engine version and configuration too.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(provider = name, "ignoring a stale compiled provider: {e}")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| ProviderFailure::trap(name, format!("is not a valid component: {e}")))?;
+        if let Some(path) = cached
+            && let Ok(bytes) = component.serialize()
+        {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            let written = path
+                .parent()
+                .map(std::fs::create_dir_all)
+                .transpose()
+                .and_then(|_| std::fs::write(&tmp, bytes))
+                .and_then(|_| std::fs::rename(&tmp, &path));
+            if let Err(e) = written {
+                tracing::debug!(provider = name, "not caching the compiled provider: {e}");
+            }
+        }
+        Ok(component)
+    }
+
+    pub fn providers(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
+    /// Runs `f` on a fresh instance of `provider` under the call limits.
+    fn call<R>(
+        &self,
+        provider: &str,
+        session: Option<Arc<Session>>,
+        f: impl FnOnce(&Provider, &mut Store<CallState>) -> wasmtime::Result<Result<R, ProviderError>>,
+    ) -> Result<R, ProviderFailure> {
+        let loaded = self
+            .providers
+            .get(provider)
+            .ok_or_else(|| ProviderFailure::trap(provider, "no such provider is loaded"))?;
+        let wasi = WasiCtxBuilder::new()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(8)
+            .tables(16)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = CallState {
+            provider: provider.to_owned(),
+            capabilities: loaded.capabilities.clone(),
+            session,
+            runtime: self
+                .runtime
+                .clone()
+                .or_else(|| tokio::runtime::Handle::try_current().ok()),
+            wasi,
+            table: Default::default(),
+            limits,
+            runner_calls: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| ProviderFailure::trap(provider, e.to_string()))?;
+        let instance = loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| trap_failure(provider, &e))?;
+        match f(&instance, &mut store) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(ProviderFailure {
+                provider: provider.to_owned(),
+                class: Some(e.class),
+                message: e.message,
+            }),
+            Err(e) => Err(trap_failure(provider, &e)),
+        }
+    }
+
+    pub fn describe(&self, provider: &str) -> Result<Description, ProviderFailure> {
+        self.call(provider, None, |p, s| p.call_describe(s).map(Ok))
+    }
+
+    #[tracing::instrument(skip_all, fields(provider, n = resources.len()))]
+    pub fn read(
+        &self,
+        provider: &str,
+        session: Option<Arc<Session>>,
+        resources: &[Resource],
+    ) -> Result<Vec<Actual>, ProviderFailure> {
+        self.call(provider, session, |p, s| p.call_read(s, resources))
+    }
+
+    #[tracing::instrument(skip_all, fields(provider, resource = %desired.id))]
+    pub fn diff(
+        &self,
+        provider: &str,
+        desired: &Resource,
+        actual: &Actual,
+    ) -> Result<Vec<Operation>, ProviderFailure> {
+        self.call(provider, None, |p, s| p.call_diff(s, desired, actual))
+    }
+
+    #[tracing::instrument(skip_all, fields(provider, resource = %op.id))]
+    pub fn apply(
+        &self,
+        provider: &str,
+        session: Option<Arc<Session>>,
+        op: &Operation,
+    ) -> Result<ApplyResult, ProviderFailure> {
+        self.call(provider, session, |p, s| p.call_apply(s, op))
+    }
+
+    #[tracing::instrument(skip_all, fields(provider, resource = %resource.id))]
+    pub fn destroy(
+        &self,
+        provider: &str,
+        session: Option<Arc<Session>>,
+        resource: &Resource,
+    ) -> Result<ApplyResult, ProviderFailure> {
+        self.call(provider, session, |p, s| p.call_destroy(s, resource))
+    }
+}
+
+/// Capabilities a manifest may declare.
+pub const KNOWN_CAPABILITIES: &[&str] = &["runner:exec", "runner:file", "net:http"];
+
+fn trap_failure(provider: &str, e: &wasmtime::Error) -> ProviderFailure {
+    if let Some(denied) = e.downcast_ref::<CapabilityDenied>() {
+        return ProviderFailure::trap(
+            provider,
+            format!(
+                "refused: called `{}` without declaring `{}`",
+                denied.import, denied.capability
+            ),
+        );
+    }
+    let message = match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            "stopped: it used up its CPU budget (fuel) for one call".to_owned()
+        }
+        Some(t) => format!("trapped: {t}"),
+        None if format!("{e:?}").contains("growing memory") => {
+            "stopped: it went over its memory limit".to_owned()
+        }
+        None => format!("failed: {e:#}"),
+    };
+    ProviderFailure::trap(provider, message)
+}
+
+fn manifest_value(manifest: &str) -> Result<toml::Value, String> {
+    toml::from_str(manifest).map_err(|e| format!("manifest.toml: {e}"))
+}
+
+fn manifest_name(manifest: &str) -> Result<String, String> {
+    manifest_value(manifest)?
+        .get("provider")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(String::from)
+        .ok_or_else(|| "manifest.toml has no [provider] name".to_owned())
+}
+
+/// The `capabilities = [...]` of a manifest (none when absent).
+pub fn manifest_capabilities(manifest: &str) -> Result<Vec<String>, String> {
+    let v = manifest_value(manifest)?;
+    match v.get("capabilities") {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .map(|c| {
+                c.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| "capabilities must be strings".to_owned())
+            })
+            .collect(),
+        Some(_) => Err("capabilities must be a list of strings".to_owned()),
+    }
+}

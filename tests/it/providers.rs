@@ -1,0 +1,183 @@
+//! The WebAssembly provider host against real components: the sandbox limits (undeclared
+//! import, infinite loop, memory bomb) with the host still working after each, a declared
+//! capability end to end, and `linux.file`'s read → diff → apply → read-again cycle on
+//! the real filesystem through the local runner.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use froyo::inventory::Inventory;
+use froyo::provider_host::{Limits, ProviderHost, Resource, manifest_capabilities};
+use froyo::transport::{Connector, Session};
+use serde_json::{Value, json};
+
+fn guest(name: &str) -> (Vec<String>, Vec<u8>) {
+    let dir = crate::repo().join("providers/test-guests").join(name);
+    let manifest = std::fs::read_to_string(dir.join("manifest.toml")).unwrap();
+    let wasm_name = format!("froyo_test_guest_{}.wasm", name.replace('-', "_"));
+    let wasm = std::fs::read(PathBuf::from(env!("FROYO_GUEST_DIR")).join(wasm_name)).unwrap();
+    (manifest_capabilities(&manifest).unwrap(), wasm)
+}
+
+fn host(limits: Limits) -> ProviderHost {
+    let mut host = ProviderHost::new(limits, None).unwrap();
+    for name in ["echo", "undeclared-import", "spin", "memory-bomb"] {
+        let (caps, wasm) = guest(name);
+        host.load(name, caps, &wasm).unwrap();
+    }
+    host
+}
+
+fn res(id: &str, ty: &str, config: Value) -> Resource {
+    Resource {
+        id: id.into(),
+        type_name: ty.into(),
+        config: config.to_string(),
+    }
+}
+
+/// A local runner session and the runtime that drives it.
+fn local_session() -> (tokio::runtime::Runtime, Arc<Session>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let inv = Inventory::local_only(&Default::default());
+    let session = rt
+        .block_on(Connector::for_project(Path::new("/tmp")).open(&inv.targets[0], false))
+        .unwrap();
+    (rt, Arc::new(session))
+}
+
+#[test]
+fn sandbox_limits_stop_hostile_guests_and_the_host_keeps_working() {
+    let (rt, session) = local_session();
+    let mut host = host(Limits {
+        fuel: 500_000_000,
+        memory_bytes: 32 << 20,
+    });
+    host.runtime = Some(rt.handle().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, "hi").unwrap();
+    let thing = |p: &Path| {
+        vec![res(
+            "x",
+            "test.echo::thing",
+            json!({"name": "x", "path": p.display().to_string()}),
+        )]
+    };
+
+    let ok = |host: &ProviderHost| {
+        let actual = host
+            .read("echo", Some(session.clone()), &thing(&file))
+            .unwrap();
+        let state: Value = serde_json::from_str(&actual[0].state).unwrap();
+        assert_eq!(state["size"], 2, "{state}");
+    };
+    ok(&host);
+
+    let err = host
+        .read("undeclared-import", Some(session.clone()), &thing(&file))
+        .unwrap_err();
+    assert!(
+        err.class.is_none() && err.message.contains("without declaring `runner:exec`"),
+        "{err}"
+    );
+    ok(&host);
+
+    let err = host.read("spin", None, &thing(&file)).unwrap_err();
+    assert!(err.message.contains("CPU budget"), "{err}");
+    ok(&host);
+
+    let err = host.read("memory-bomb", None, &thing(&file)).unwrap_err();
+    assert!(err.message.contains("memory"), "{err}");
+    ok(&host);
+}
+
+#[test]
+fn unknown_capabilities_and_broken_components_are_refused() {
+    let mut host = ProviderHost::new(Limits::default(), None).unwrap();
+    let (_, wasm) = guest("echo");
+    let err = host
+        .load("x", vec!["net:everything".into()], &wasm)
+        .unwrap_err();
+    assert!(err.message.contains("unknown capability"), "{err}");
+    let err = host.load("y", vec![], b"\0asm not really").unwrap_err();
+    assert!(err.message.contains("not a valid component"), "{err}");
+}
+
+#[test]
+fn linux_file_converges_on_the_real_filesystem() {
+    let (rt, session) = local_session();
+    let mut host = ProviderHost::builtin(Limits::default(), None).unwrap();
+    host.runtime = Some(rt.handle().clone());
+    assert!(host.providers().any(|p| p == "linux.file"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("conf.d");
+    let f = d.join("app.conf");
+    let l = dir.path().join("current");
+    let resources = vec![
+        res(
+            "d",
+            "linux.file::directory",
+            json!({"path": d.display().to_string(), "mode": "0750", "state": "directory", "recurse": false}),
+        ),
+        res(
+            "f",
+            "linux.file::file",
+            json!({"path": f.display().to_string(), "content": "port = 80\n", "mode": "0640", "state": "file", "backup": false}),
+        ),
+        res(
+            "l",
+            "linux.file::symlink",
+            json!({"path": l.display().to_string(), "target": f.display().to_string(), "state": "link"}),
+        ),
+    ];
+    let converge = |host: &ProviderHost| -> Vec<String> {
+        let actual = host
+            .read("linux.file", Some(session.clone()), &resources)
+            .unwrap();
+        let mut summaries = Vec::new();
+        for (r, a) in resources.iter().zip(&actual) {
+            for op in host.diff("linux.file", r, a).unwrap() {
+                summaries.push(format!("{} {}", op.kind, op.id));
+                let out = host
+                    .apply("linux.file", Some(session.clone()), &op)
+                    .unwrap();
+                assert!(out.changed, "{op:?}");
+            }
+        }
+        summaries
+    };
+    let first = converge(&host);
+    assert_eq!(first, ["create d", "create f", "create l"]);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "port = 80\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
+    assert_eq!(
+        std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777,
+        0o750
+    );
+    assert_eq!(std::fs::read_link(&l).unwrap(), f);
+    // Read again: nothing to do.
+    assert!(converge(&host).is_empty());
+    // A hand edit is found and shown as a unified diff, then fixed.
+    std::fs::write(&f, "port = 8080\n").unwrap();
+    let actual = host
+        .read("linux.file", Some(session.clone()), &resources[1..2])
+        .unwrap();
+    let ops = host.diff("linux.file", &resources[1], &actual[0]).unwrap();
+    assert_eq!(ops.len(), 1);
+    let diff = ops[0].diff.clone().unwrap_or_default();
+    assert!(
+        diff.contains("-port = 8080") && diff.contains("+port = 80"),
+        "{diff}"
+    );
+    assert_eq!(converge(&host), ["update f"]);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "port = 80\n");
+}
