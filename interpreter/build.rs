@@ -99,40 +99,20 @@ fn build_runner(root: &Path, out_dir: &Path) -> (PathBuf, String) {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     let target_dir = out_dir.join("runner-target");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "--profile",
-        "runner",
-        "-p",
-        "froyo-runner",
-        "--bin",
-        "froyo-runner",
-        "--target",
+    nested_cargo(
+        &[
+            "--profile",
+            "runner",
+            "-p",
+            "froyo-runner",
+            "--bin",
+            "froyo-runner",
+            "--target",
+            RUNNER_TARGET,
+        ],
+        &root.join("Cargo.toml"),
+        &target_dir,
         RUNNER_TARGET,
-    ])
-    .arg("--manifest-path")
-    .arg(root.join("Cargo.toml"))
-    .arg("--target-dir")
-    .arg(&target_dir);
-    // The outer build's settings are not meant for the runner (a different target).
-    for var in [
-        "CARGO_TARGET_DIR",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("run cargo for froyo-runner");
-    assert!(
-        status.success(),
-        "building froyo-runner for {RUNNER_TARGET} failed; is the target installed? (`rustup target add {RUNNER_TARGET}`)"
     );
     let bin = target_dir
         .join(RUNNER_TARGET)
@@ -180,20 +160,28 @@ fn build_providers(root: &Path, out_dir: &Path) -> Option<PathBuf> {
         }
     }
     let target_dir = out_dir.join("providers-target");
+    nested_cargo(
+        &["--release", "--workspace", "--target", "wasm32-wasip2"],
+        &manifest,
+        &target_dir,
+        "wasm32-wasip2",
+    );
+    let dir = target_dir.join("wasm32-wasip2").join("release");
+    println!("cargo:rustc-env=FROYO_GUEST_DIR={}", dir.display());
+    Some(dir)
+}
+
+/// `cargo build --quiet ARGS` for another target, in its own target directory so it never
+/// waits on the outer build's lock; the outer build's flags are not meant for it.
+fn nested_cargo(args: &[&str], manifest: &Path, target_dir: &Path, target: &str) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "--release",
-        "--workspace",
-        "--target",
-        "wasm32-wasip2",
-    ])
-    .arg("--manifest-path")
-    .arg(&manifest)
-    .arg("--target-dir")
-    .arg(&target_dir);
+    cmd.args(["build", "--quiet"])
+        .args(args)
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
     for var in [
         "CARGO_TARGET_DIR",
         "RUSTFLAGS",
@@ -205,12 +193,12 @@ fn build_providers(root: &Path, out_dir: &Path) -> Option<PathBuf> {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("run cargo for the providers");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo for {}: {e}", manifest.display()));
     assert!(
         status.success(),
-        "building the providers for wasm32-wasip2 failed; is the target installed? (`rustup target add wasm32-wasip2`)"
+        "building {} for {target} failed; is the target installed? (`rustup target add {target}`)",
+        manifest.display()
     );
-    let dir = target_dir.join("wasm32-wasip2").join("release");
-    println!("cargo:rustc-env=FROYO_GUEST_DIR={}", dir.display());
-    Some(dir)
 }

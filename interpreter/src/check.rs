@@ -52,13 +52,8 @@ pub struct Timings {
 
 /// The process's peak RSS so far (`VmHWM`), in KiB; 0 where `/proc` is unavailable.
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
+    crate::util::proc_status("VmHWM")
+        .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
 

@@ -36,6 +36,16 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     n.checked_mul(factor)
 }
 
+/// A field of `/proc/self/status` (e.g. `VmHWM`, `Uid`), trimmed; `None` off Linux.
+pub fn proc_status(field: &str) -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,14 +119,7 @@ impl Drop for ChildGuard {
 }
 
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|u| u.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
+    crate::util::proc_status("Uid").is_some_and(|u| u.split_whitespace().next() == Some("0"))
 }
 
 fn write_private(bytes: &[u8]) -> std::io::Result<PathBuf> {
