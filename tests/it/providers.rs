@@ -181,3 +181,163 @@ fn linux_file_converges_on_the_real_filesystem() {
     assert_eq!(converge(&host), ["update f"]);
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "port = 80\n");
 }
+
+/// A resource whose config went through the real CUE schema (defaults filled).
+fn validated(ty: &str, id: &str, config: Value) -> Resource {
+    let reg = froyo::schema::Registry::builtin();
+    let t = reg.get(ty).unwrap();
+    let mut v = froyo::schema::Validator::new().unwrap();
+    let out = v
+        .validate(t, std::slice::from_ref(&config))
+        .unwrap()
+        .remove(0)
+        .unwrap_or_else(|e| panic!("{ty} {config}: {e:?}"));
+    Resource {
+        id: id.into(),
+        type_name: ty.into(),
+        config: out.to_string(),
+    }
+}
+
+/// read → diff → apply every op → read again; returns `kind id: summary` of the ops.
+fn converge(
+    host: &ProviderHost,
+    provider: &str,
+    session: &Arc<Session>,
+    resources: &[Resource],
+) -> Vec<String> {
+    let actual = host
+        .read(provider, Some(session.clone()), resources)
+        .unwrap();
+    assert_eq!(actual.len(), resources.len());
+    let mut done = Vec::new();
+    for (r, a) in resources.iter().zip(&actual) {
+        for op in host.diff(provider, r, a).unwrap() {
+            done.push(format!("{} {}: {}", op.kind, op.id, op.summary));
+            host.apply(provider, Some(session.clone()), &op)
+                .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        }
+    }
+    done
+}
+
+#[test]
+fn linux_exec_runs_guarded_commands_once_and_unguarded_ones_always() {
+    let (rt, session) = local_session();
+    let mut host = ProviderHost::builtin(Limits::default(), None).unwrap();
+    host.runtime = Some(rt.handle().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("migrated");
+    let log = dir.path().join("log");
+    let cmds = vec![
+        validated(
+            "linux.exec::command",
+            "migrate",
+            json!({"name": "migrate", "argv": ["touch", marker.display().to_string()], "creates": marker.display().to_string()}),
+        ),
+        validated(
+            "linux.exec::command",
+            "seed",
+            json!({"name": "seed", "shell": format!("echo seeded >> {}", log.display()), "unless": ["test", "-s", log.display().to_string()]}),
+        ),
+        validated(
+            "linux.exec::command",
+            "always",
+            json!({"name": "always", "argv": ["true"]}),
+        ),
+    ];
+    let first = converge(&host, "linux.exec", &session, &cmds);
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first[2].contains("unguarded"), "{first:?}");
+    assert!(marker.exists());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "seeded\n");
+    let second = converge(&host, "linux.exec", &session, &cmds);
+    assert_eq!(
+        second.len(),
+        1,
+        "only the unguarded command runs again: {second:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "seeded\n");
+    // A failing command is a provider error with its output, not a trap.
+    let bad = validated(
+        "linux.exec::command",
+        "bad",
+        json!({"name": "bad", "shell": "echo boom >&2; exit 3"}),
+    );
+    let actual = host
+        .read(
+            "linux.exec",
+            Some(session.clone()),
+            std::slice::from_ref(&bad),
+        )
+        .unwrap();
+    let op = host.diff("linux.exec", &bad, &actual[0]).unwrap().remove(0);
+    let err = host
+        .apply("linux.exec", Some(session.clone()), &op)
+        .unwrap_err();
+    assert!(err.class.is_some() && err.message.contains("boom"), "{err}");
+}
+
+/// Needs root to create users (CI runs as root).
+#[test]
+fn linux_user_manages_groups_users_and_keys() {
+    let (rt, session) = local_session();
+    let mut host = ProviderHost::builtin(Limits::default(), None).unwrap();
+    host.runtime = Some(rt.handle().clone());
+    let (user, group) = ("froyo-it-usr", "froyo-it-grp");
+    let cleanup = || {
+        let _ = std::process::Command::new("userdel")
+            .args(["-r", user])
+            .output();
+        let _ = std::process::Command::new("groupdel").arg(group).output();
+    };
+    cleanup();
+    struct Guard<F: Fn()>(F);
+    impl<F: Fn()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _guard = Guard(cleanup);
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDbRZ0gQ0r8dEYX1iKcYeCEaSsHK1HmRqCm5hNQdNdHc it@froyo";
+    let resources = vec![
+        validated(
+            "linux.user::group",
+            group,
+            json!({"name": group, "gid": 2901}),
+        ),
+        validated(
+            "linux.user::user",
+            user,
+            json!({"name": user, "group": group, "shell": "/bin/sh", "home": format!("/home/{user}")}),
+        ),
+        validated(
+            "linux.user::authorized_keys",
+            user,
+            json!({"user": user, "keys": [key]}),
+        ),
+    ];
+    let first = converge(&host, "linux.user", &session, &resources);
+    assert_eq!(first.len(), 3, "{first:?}");
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with(&format!("{user}:")) && l.ends_with(":/bin/sh")),
+        "user missing"
+    );
+    let group_line = std::fs::read_to_string("/etc/group").unwrap();
+    assert!(
+        group_line
+            .lines()
+            .any(|l| l.starts_with(&format!("{group}:x:2901:"))),
+        "group missing"
+    );
+    let keys = std::fs::read_to_string(format!("/home/{user}/.ssh/authorized_keys")).unwrap();
+    assert!(keys.contains(key));
+    assert!(
+        converge(&host, "linux.user", &session, &resources).is_empty(),
+        "second run must be a no-op"
+    );
+}
