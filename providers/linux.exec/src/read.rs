@@ -39,10 +39,13 @@ pub fn read_with(ops: &mut impl Ops, resources: Vec<Resource>) -> Result<Vec<Act
         .iter()
         .map(|r| CommandConfig::parse(r).map_err(|e| e.context(&r.id)))
         .collect::<Result<Vec<_>>>()?;
+    // One stat for every guard path of the batch, each path once (sets and maps keep a
+    // batch of thousands of commands linear).
+    let mut seen = std::collections::HashSet::new();
     let mut paths: Vec<String> = Vec::new();
     for c in &configs {
         for p in [&c.creates, &c.removes].into_iter().flatten() {
-            if !paths.contains(p) {
+            if seen.insert(p.as_str()) {
                 paths.push(p.clone());
             }
         }
@@ -52,10 +55,12 @@ pub fn read_with(ops: &mut impl Ops, resources: Vec<Resource>) -> Result<Vec<Act
     } else {
         ops.stat(&paths)?
     };
+    let by_path: std::collections::HashMap<&str, _> =
+        stats.iter().map(|e| (e.path.as_str(), e)).collect();
     let exists = |path: &str| -> Result<bool> {
-        let entry = stats
-            .iter()
-            .find(|e| e.path == path)
+        let entry = by_path
+            .get(path)
+            .copied()
             .ok_or_else(|| ProviderError::permanent(format!("file.stat said nothing of {path}")))?;
         if let Some(error) = &entry.error {
             return Err(ProviderError::permanent(format!(
