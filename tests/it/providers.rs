@@ -37,7 +37,7 @@ fn res(id: &str, ty: &str, config: Value) -> Resource {
 }
 
 /// A local runner session and the runtime that drives it.
-fn local_session() -> (tokio::runtime::Runtime, Arc<Session>) {
+pub(crate) fn local_session() -> (tokio::runtime::Runtime, Arc<Session>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -183,7 +183,7 @@ fn linux_file_converges_on_the_real_filesystem() {
 }
 
 /// A resource whose config went through the real CUE schema (defaults filled).
-fn validated(ty: &str, id: &str, config: Value) -> Resource {
+pub(crate) fn validated(ty: &str, id: &str, config: Value) -> Resource {
     let reg = froyo::schema::Registry::builtin();
     let t = reg.get(ty).unwrap();
     let mut v = froyo::schema::Validator::new().unwrap();
@@ -200,7 +200,7 @@ fn validated(ty: &str, id: &str, config: Value) -> Resource {
 }
 
 /// read → diff → apply every op → read again; returns `kind id: summary` of the ops.
-fn converge(
+pub(crate) fn converge(
     host: &ProviderHost,
     provider: &str,
     session: &Arc<Session>,

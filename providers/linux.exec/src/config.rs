@@ -52,7 +52,7 @@ impl Program {
     /// The command as the plan shows it: argv words (quoted where needed) or the script.
     pub fn display(&self) -> String {
         match self {
-            Program::Argv(argv) => argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
+            Program::Argv(argv) => froyo_provider_sdk::shell::join(argv),
             Program::Shell(script) => {
                 let mut lines = script.trim().lines();
                 let first = lines.next().unwrap_or_default().to_owned();
@@ -80,19 +80,6 @@ impl From<&Check> for Program {
             Check::Shell(s) => Program::Shell(s.clone()),
             Check::Argv(a) => Program::Argv(a.clone()),
         }
-    }
-}
-
-/// A word as a shell would need it to stay one word.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

@@ -255,7 +255,9 @@ fn validate_staged(
         group: group.map(str::to_owned),
         ..Default::default()
     })?;
-    let result = runner::exec(&ExecArgs::shell(command.replace("%s", &shell_quote(&temp))));
+    let result = runner::exec(&ExecArgs::shell(
+        command.replace("%s", &froyo_provider_sdk::shell::quote(&temp)),
+    ));
     runner::remove(&RemoveArgs {
         path: temp,
         recursive: false,
@@ -313,22 +315,12 @@ fn chown_spec(owner: Option<&str>, group: Option<&str>) -> Option<String> {
     }
 }
 
-/// A POSIX shell word for `s`.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn shell_quoting_and_chown_specs() {
-        assert_eq!(
-            shell_quote("/etc/.a b.froyo-validate"),
-            "'/etc/.a b.froyo-validate'"
-        );
-        assert_eq!(shell_quote("/x/it's"), r"'/x/it'\''s'");
+    fn chown_specs() {
         assert_eq!(
             chown_spec(Some("root"), Some("adm")).as_deref(),
             Some("root:adm")

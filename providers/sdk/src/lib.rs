@@ -40,6 +40,7 @@ pub mod error;
 pub mod http;
 pub mod log;
 pub mod runner;
+pub mod shell;
 
 /// The bindings generated from `providers/wit/provider.wit` (world `provider`).
 ///
