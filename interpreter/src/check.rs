@@ -75,10 +75,11 @@ pub struct Resolved {
 #[tracing::instrument(skip_all, fields(file = %opts.file.display()))]
 pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
     let r = resolve(opts)?;
+    let registry = Registry::for_project(&r.project)?;
     Ok(check_with(
         &r.project,
         &r.inventory,
-        Registry::builtin(),
+        registry,
         &opts.file,
         r.on,
         None,

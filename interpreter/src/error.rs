@@ -37,6 +37,15 @@ pub enum Error {
     #[error("{0}")]
     #[diagnostic(code("E-ARG"), help("see `froyo --help`"))]
     Usage(String),
+
+    /// An extra provider named in `froyo.toml` that cannot be used.
+    #[error("provider `{}`: {message}", path.display())]
+    #[diagnostic(code("E-PROVIDER"), help("{help}"))]
+    Provider {
+        path: PathBuf,
+        message: String,
+        help: String,
+    },
 }
 
 /// A TOML file (`inventory.toml`, `froyo.toml`) that does not parse or has unknown keys.
@@ -90,6 +99,9 @@ impl Error {
             Error::Io { .. } => Diagnostic::new(Code::Path, self.to_string()),
             Error::Cue(_) => Diagnostic::new(Code::Eval, self.to_string()),
             Error::Usage(_) => Diagnostic::new(Code::Arg, self.to_string()),
+            Error::Provider { help, .. } => {
+                Diagnostic::new(Code::Provider, self.to_string()).help(help.clone())
+            }
         }
     }
 }

@@ -16,9 +16,9 @@ pub struct Settings {
     pub project: ProjectSection,
     #[serde(default)]
     pub defaults: DefaultsSection,
-    /// Extra provider directories (loaded by the provider host).
+    /// Extra provider directories (`[[providers]]`), each pinned by sha256.
     #[serde(default)]
-    pub providers: Vec<toml::Value>,
+    pub providers: Vec<ExtraProvider>,
     /// Policy settings (read by the policy engine).
     #[serde(default)]
     pub policy: Option<toml::Value>,
@@ -39,6 +39,44 @@ pub struct DefaultsSection {
     pub become_method: Option<String>,
     /// The default `--on` selector.
     pub on: Option<String>,
+}
+
+/// `[[providers]] path = "…" sha256 = "…"`: a provider directory beside the built-in ones
+/// (`manifest.toml`, `schema.cue`, `provider.wasm`), trusted only with exactly this pin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraProvider {
+    /// Relative to the project root, or absolute.
+    pub path: String,
+    /// [`provider_pin`] of the directory's three files.
+    pub sha256: String,
+}
+
+/// An extra provider whose files matched their pin.
+#[derive(Debug, Clone)]
+pub struct ProviderFiles {
+    pub dir: PathBuf,
+    /// The pin the files matched.
+    pub pin: String,
+    pub manifest: String,
+    pub schema: String,
+    pub wasm: Vec<u8>,
+}
+
+/// The pin of a provider directory: one sha256 over the digests of `manifest.toml`,
+/// `schema.cue` and `provider.wasm`, so that widening the manifest's capabilities or
+/// editing the schema breaks the pin as surely as swapping the code does.
+pub fn provider_pin(manifest: &[u8], schema: &[u8], wasm: &[u8]) -> String {
+    use crate::util::sha256_hex;
+    sha256_hex(
+        format!(
+            "manifest.toml {}\nschema.cue {}\nprovider.wasm {}\n",
+            sha256_hex(manifest),
+            sha256_hex(schema),
+            sha256_hex(wasm)
+        )
+        .as_bytes(),
+    )
 }
 
 /// A resolved project.
@@ -91,6 +129,61 @@ impl Project {
             Settings::default()
         };
         Ok(Project { root, settings })
+    }
+
+    /// Reads every `[[providers]]` directory and checks it against its pin. Nothing of a
+    /// provider that does not match is used.
+    pub fn extra_providers(&self) -> Result<Vec<ProviderFiles>, Error> {
+        self.settings
+            .providers
+            .iter()
+            .map(|p| self.read_provider(p))
+            .collect()
+    }
+
+    fn read_provider(&self, p: &ExtraProvider) -> Result<ProviderFiles, Error> {
+        let dir = self.root.join(&p.path);
+        let fail = |message: String, help: &str| Error::Provider {
+            path: PathBuf::from(&p.path),
+            message,
+            help: help.to_owned(),
+        };
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| {
+                fail(
+                    format!("cannot read {name}: {e}"),
+                    "a provider directory holds manifest.toml, schema.cue and provider.wasm",
+                )
+            })
+        };
+        let (manifest, schema, wasm) = (
+            read("manifest.toml")?,
+            read("schema.cue")?,
+            read("provider.wasm")?,
+        );
+        let pin = provider_pin(&manifest, &schema, &wasm);
+        if !pin.eq_ignore_ascii_case(p.sha256.trim()) {
+            return Err(fail(
+                format!(
+                    "its files have the pin {pin}, but froyo.toml says {}",
+                    p.sha256
+                ),
+                &format!(
+                    "if you trust this provider as it is now, set `sha256 = \"{pin}\"` in froyo.toml"
+                ),
+            ));
+        }
+        let text = |bytes: Vec<u8>, name: &str| {
+            String::from_utf8(bytes)
+                .map_err(|_| fail(format!("{name} is not UTF-8"), "fix the file"))
+        };
+        Ok(ProviderFiles {
+            manifest: text(manifest, "manifest.toml")?,
+            schema: text(schema, "schema.cue")?,
+            wasm,
+            dir,
+            pin,
+        })
     }
 
     /// Resolves `rel` against `base_dir` and checks that the result stays inside the root.
@@ -172,6 +265,15 @@ pub fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same digest as the shell recipe in docs/providers.md gives for these files.
+    #[test]
+    fn provider_pin_matches_the_documented_recipe() {
+        assert_eq!(
+            provider_pin(b"a", b"b", b"c"),
+            "0554760026b3c5733b3d2dc1bd8b4093ecbb9ec1034c9695df32772ac4d51362"
+        );
+    }
 
     #[test]
     fn paths_stay_inside_the_root() {

@@ -25,6 +25,7 @@ use imports::{CallState, Provider, ProviderPre};
 pub use imports::{CapabilityDenied, ErrorClass, ProviderError};
 
 use crate::diag::{Code, Diagnostic};
+use crate::project::{Project, ProviderFiles};
 use crate::transport::Session;
 
 /// Per-call limits.
@@ -170,26 +171,37 @@ impl ProviderHost {
         Ok(())
     }
 
-    /// Loads `dir/provider.wasm` with `dir/manifest.toml`, refusing it unless its sha256 is
-    /// `pinned` (extra providers named in `froyo.toml`).
-    pub fn load_dir(&mut self, dir: &Path, pinned: &str) -> Result<String, ProviderFailure> {
-        let shown = dir.display().to_string();
-        let manifest = std::fs::read_to_string(dir.join("manifest.toml"))
-            .map_err(|e| ProviderFailure::trap(&shown, format!("manifest.toml: {e}")))?;
-        let wasm = std::fs::read(dir.join("provider.wasm"))
-            .map_err(|e| ProviderFailure::trap(&shown, format!("provider.wasm: {e}")))?;
-        let sha = crate::util::sha256_hex(&wasm);
-        if !sha.eq_ignore_ascii_case(pinned) {
+    /// The host for a project: the built-in providers and the extra ones its `froyo.toml`
+    /// pins, with compiled components cached under `.froyo/cache/providers`.
+    pub fn for_project(project: &Project, limits: Limits) -> Result<Self, crate::error::Error> {
+        let cache = project.root.join(".froyo/cache/providers");
+        let fail = |path: &Path, e: ProviderFailure| crate::error::Error::Provider {
+            path: path.to_owned(),
+            message: e.message,
+            help: "see docs/providers.md".into(),
+        };
+        let mut host = ProviderHost::builtin(limits, Some(cache))
+            .map_err(|e| fail(Path::new("built-in"), e))?;
+        for p in project.extra_providers()? {
+            host.load_files(&p).map_err(|e| fail(&p.dir, e))?;
+        }
+        Ok(host)
+    }
+
+    /// Loads an extra provider whose files matched their pin; returns its name.
+    pub fn load_files(&mut self, p: &ProviderFiles) -> Result<String, ProviderFailure> {
+        let shown = p.dir.display().to_string();
+        let name = manifest_name(&p.manifest).map_err(|e| ProviderFailure::trap(&shown, e))?;
+        if self.providers.contains_key(&name) {
             return Err(ProviderFailure::trap(
-                &shown,
-                format!("provider.wasm has sha256 {sha}, but froyo.toml pins {pinned}"),
+                &name,
+                "is already loaded (a built-in provider's name cannot be reused)",
             ));
         }
-        let name = manifest_name(&manifest).map_err(|e| ProviderFailure::trap(&shown, e))?;
         self.load(
             &name,
-            manifest_capabilities(&manifest).map_err(|e| ProviderFailure::trap(&shown, e))?,
-            &wasm,
+            manifest_capabilities(&p.manifest).map_err(|e| ProviderFailure::trap(&shown, e))?,
+            &p.wasm,
         )?;
         Ok(name)
     }
@@ -343,7 +355,13 @@ impl ProviderHost {
 }
 
 /// Capabilities a manifest may declare.
-pub const KNOWN_CAPABILITIES: &[&str] = &["runner:exec", "runner:file", "net:http"];
+pub const KNOWN_CAPABILITIES: &[&str] = &[
+    "runner:exec",
+    "runner:file",
+    "runner:net",
+    "net:http",
+    "net:tcp",
+];
 
 fn trap_failure(provider: &str, e: &wasmtime::Error) -> ProviderFailure {
     if let Some(denied) = e.downcast_ref::<CapabilityDenied>() {

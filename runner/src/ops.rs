@@ -17,6 +17,7 @@ pub mod dir;
 pub mod exec;
 pub mod facts;
 pub mod file;
+pub mod net;
 pub mod sshd;
 pub mod sudoers;
 pub mod symlink;
@@ -32,6 +33,7 @@ pub const OPS: &[&str] = &[
     "dir.ensure",
     "symlink.ensure",
     "facts.collect",
+    "net.connect",
     "user.ensure",
     "authorized_keys.ensure",
     "sudoers.ensure",
@@ -62,6 +64,7 @@ pub fn dispatch(ctx: &Ctx, op: &str, args: Value) -> Result<Value, OpError> {
         "dir.ensure" => call(op, args, |a| dir::ensure(ctx, a)),
         "symlink.ensure" => call(op, args, symlink::ensure),
         "facts.collect" => call(op, args, |a| facts::collect(ctx, a)),
+        "net.connect" => call(op, args, net::connect),
         "user.ensure" => call(op, args, |a| user::ensure(ctx, a)),
         "authorized_keys.ensure" => call(op, args, |a| user::authorized_keys(ctx, a)),
         "sudoers.ensure" => call(op, args, |a| sudoers::ensure(ctx, a)),

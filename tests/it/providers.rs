@@ -341,3 +341,84 @@ fn linux_user_manages_groups_users_and_keys() {
         "second run must be a no-op"
     );
 }
+
+/// A project whose `froyo.toml` pins an extra provider directory (the `echo` test guest).
+fn project_with_extra_provider(pin: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let src = crate::repo().join("providers/test-guests/echo");
+    let dir = root.path().join("vendor/echo");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["manifest.toml", "schema.cue"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("provider.wasm"), guest("echo").1).unwrap();
+    std::fs::write(
+        root.path().join("froyo.toml"),
+        format!("[[providers]]\npath = \"vendor/echo\"\nsha256 = \"{pin}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("site.star"),
+        "resource(\"test.echo::thing\", \"motd\", path = \"/etc/motd\")\nresource(\"test.echo::thing\", \"bad\", path = \"relative\")\n",
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn extra_providers_load_only_with_their_pin() {
+    let root = project_with_extra_provider(&"0".repeat(64));
+    // A wrong pin: nothing of the provider is used, and the hint gives the real pin.
+    let (code, out) = crate::check_json(root.path(), "site.star");
+    assert_eq!(code, 1, "{out}");
+    let d = &out["diagnostics"][0];
+    assert_eq!(d["code"], "E-PROVIDER", "{out}");
+    let help = d["help"].as_str().unwrap_or_default().to_owned();
+    let pin = help
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no pin in the hint: {out}"))
+        .to_owned();
+    assert_eq!(pin.len(), 64, "{help}");
+
+    // The right pin: the provider's schema validates its resources in `check` ...
+    let root = project_with_extra_provider(&pin);
+    let (code, out) = crate::check_json(root.path(), "site.star");
+    assert_eq!(code, 1, "{out}");
+    let codes: Vec<_> = out["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_owned(),
+                d["location"]["line"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(codes, [("E-SCHEMA".to_owned(), json!(2))], "{out}");
+    // ... `doc` documents it from inside the project ...
+    let run = crate::froyo(root.path(), &["doc", "test.echo::thing"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("test.echo provider"), "{}", run.stdout);
+    // ... and the host loads it beside the built-ins, caching the compiled component.
+    let project = froyo::project::Project::at(root.path().to_owned()).unwrap();
+    let host = ProviderHost::for_project(&project, Limits::default()).unwrap();
+    assert!(host.providers().any(|p| p == "test.echo"));
+    assert!(host.providers().any(|p| p == "linux.file"));
+    let cached = std::fs::read_dir(root.path().join(".froyo/cache/providers"))
+        .unwrap()
+        .count();
+    assert!(cached >= 2, "compiled components are cached");
+
+    // Widening the manifest's capabilities breaks the pin like swapping the code does.
+    let manifest = root.path().join("vendor/echo/manifest.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("[\"runner:file\"]", "[\"runner:file\", \"runner:exec\"]"),
+    )
+    .unwrap();
+    let err = ProviderHost::for_project(&project, Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("froyo.toml says"), "{err}");
+}

@@ -20,7 +20,12 @@ pub struct DocArgs {
 }
 
 pub fn run(args: &DocArgs) -> Result<ExitCode, Error> {
-    let reg = Registry::builtin();
+    // The project of the current directory may add providers of its own.
+    let cwd = std::env::current_dir().map_err(|e| Error::Io {
+        path: ".".into(),
+        source: e,
+    })?;
+    let reg = Registry::for_project(&crate::project::Project::discover_dir(&cwd)?)?;
     let builtins = crate::eval::globals().documentation();
     match &args.name {
         None if args.json => {

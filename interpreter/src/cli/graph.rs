@@ -37,10 +37,11 @@ pub fn run(args: &GraphArgs) -> Result<ExitCode, Error> {
         false,
     ));
     let facts = Arc::new(Facts::new(sessions.clone(), runtime.handle().clone()));
+    let registry = Registry::for_project(&r.project)?;
     let checked = crate::check::check_with(
         &r.project,
         &r.inventory,
-        Registry::builtin(),
+        registry,
         &opts.file,
         r.on,
         Some(facts),

@@ -136,6 +136,9 @@ impl froyo::provider::runner::Host for CallState {
     fn symlink_ensure(&mut self, args: String) -> wasmtime::Result<Result<String, ProviderError>> {
         self.runner("runner:file", "symlink.ensure", args)
     }
+    fn net_connect(&mut self, args: String) -> wasmtime::Result<Result<String, ProviderError>> {
+        self.runner("runner:net", "net.connect", args)
+    }
 }
 
 impl froyo::provider::http::Host for CallState {
@@ -152,6 +155,27 @@ impl froyo::provider::http::Host for CallState {
             Duration::from_millis(u64::from(timeout_ms.max(1))),
         )
         .map(|(status, body)| froyo::provider::http::Response { status, body })
+        .map_err(|message| ProviderError {
+            class: ErrorClass::Transient,
+            message,
+        }))
+    }
+}
+
+impl froyo::provider::net::Host for CallState {
+    fn tcp_connect(
+        &mut self,
+        host: String,
+        port: u16,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<u32, ProviderError>> {
+        self.require("net:tcp", "net.tcp-connect")?;
+        Ok(super::http::tcp_connect(
+            &host,
+            port,
+            Duration::from_millis(u64::from(timeout_ms.max(1))),
+        )
+        .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
         .map_err(|message| ProviderError {
             class: ErrorClass::Transient,
             message,

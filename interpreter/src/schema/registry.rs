@@ -77,7 +77,7 @@ impl ResourceType {
 }
 
 /// Every known resource type, by name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     types: BTreeMap<String, Arc<ResourceType>>,
     providers: BTreeMap<String, String>,
@@ -97,6 +97,40 @@ impl Registry {
             }
             reg
         })
+    }
+
+    /// The registry of a project: the built-in providers plus the extra ones its
+    /// `froyo.toml` pins. Evaluation needs a `'static` registry, so each distinct set of
+    /// pinned providers is built once per process and kept (a long-lived language server
+    /// keeps one per set it has seen, never one per call).
+    pub fn for_project(
+        project: &crate::project::Project,
+    ) -> Result<&'static Registry, crate::error::Error> {
+        type Cache = std::sync::Mutex<BTreeMap<Vec<String>, &'static Registry>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let extra = project.extra_providers()?;
+        if extra.is_empty() {
+            return Ok(Registry::builtin());
+        }
+        let key: Vec<String> = extra.iter().map(|p| p.pin.clone()).collect();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(reg) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+            return Ok(reg);
+        }
+        let mut reg = Registry::builtin().clone();
+        for p in &extra {
+            reg.add_provider(&p.manifest, &p.schema)
+                .map_err(|message| crate::error::Error::Provider {
+                    path: p.dir.clone(),
+                    message,
+                    help: "see docs/providers.md for the manifest and schema format".into(),
+                })?;
+        }
+        let reg: &'static Registry = Box::leak(Box::new(reg));
+        if let Ok(mut c) = cache.lock() {
+            c.insert(key, reg);
+        }
+        Ok(reg)
     }
 
     /// Adds a provider from its manifest and schema text.

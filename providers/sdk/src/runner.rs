@@ -319,6 +319,31 @@ pub fn symlink_ensure(args: &SymlinkEnsureArgs) -> Result<SymlinkEnsureResult> {
     call("symlink.ensure", imports::symlink_ensure, args)
 }
 
+/// `net.connect`: a TCP connection from the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectArgs {
+    pub host: String,
+    pub port: u16,
+    /// Per address tried; default 5000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Result of `net.connect`: a refused connection is `connected: false`, not an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectResult {
+    pub connected: bool,
+    /// The address that answered (`ip:port`).
+    pub address: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Tries a TCP connection from the target (`net.connect`, capability `runner:net`).
+pub fn net_connect(args: &ConnectArgs) -> Result<ConnectResult> {
+    call("net.connect", imports::net_connect, args)
+}
+
 /// One runner op: arguments to JSON, the import, the result from JSON. Errors keep the
 /// runner's class and get the op's name in front.
 fn call<A: Serialize, R: DeserializeOwned>(
@@ -343,7 +368,8 @@ mod imports {
 
     #[cfg(target_arch = "wasm32")]
     pub use crate::bindings::froyo::provider::runner::{
-        dir_ensure, exec, file_read, file_remove, file_stat, file_write, symlink_ensure,
+        dir_ensure, exec, file_read, file_remove, file_stat, file_write, net_connect,
+        symlink_ensure,
     };
 
     /// Each stand-in fails like an import refused by the host would.
@@ -367,7 +393,8 @@ mod imports {
         file_write,
         file_remove,
         dir_ensure,
-        symlink_ensure
+        symlink_ensure,
+        net_connect
     );
 }
 

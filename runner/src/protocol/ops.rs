@@ -212,6 +212,30 @@ pub struct SymlinkEnsureResult {
     pub previous_target: Option<String>,
 }
 
+/// `net.connect`: open a TCP connection from the target and close it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectArgs {
+    /// A host name or an IP address.
+    pub host: String,
+    pub port: u16,
+    /// For each address tried; default 5000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Result of `net.connect`. A refused or timed-out connection is a result, not an error:
+/// the caller decides what failing means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectResult {
+    pub connected: bool,
+    /// The address that answered (`ip:port`), when one did.
+    pub address: Option<String>,
+    /// Why no address answered.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
 /// `facts.collect`. An empty or missing list collects every fact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -52,7 +52,7 @@ fn golden_frames() {
         ready,
         json!({"type": "ready", "version": "0.1.0", "pid": 0, "arch": std::env::consts::ARCH, "os": "linux",
                "caps": ["exec", "file.stat", "file.read", "file.write", "file.remove", "dir.ensure", "symlink.ensure",
-                        "facts.collect", "user.ensure", "authorized_keys.ensure", "sudoers.ensure", "sudoers.remove",
+                        "facts.collect", "net.connect", "user.ensure", "authorized_keys.ensure", "sudoers.ensure", "sudoers.remove",
                         "sshd.harden", "sshd.unharden"]})
     );
 
@@ -85,7 +85,7 @@ fn golden_frames() {
         (
             r#"{"type":"cmd","id":5,"op":"no.such.op"}"#,
             vec![
-                json!({"type":"error","id":5,"class":"permanent","message":"unknown op `no.such.op`; known ops: exec, file.stat, file.read, file.write, file.remove, dir.ensure, symlink.ensure, facts.collect, user.ensure, authorized_keys.ensure, sudoers.ensure, sudoers.remove, sshd.harden, sshd.unharden"}),
+                json!({"type":"error","id":5,"class":"permanent","message":"unknown op `no.such.op`; known ops: exec, file.stat, file.read, file.write, file.remove, dir.ensure, symlink.ensure, facts.collect, net.connect, user.ensure, authorized_keys.ensure, sudoers.ensure, sudoers.remove, sshd.harden, sshd.unharden"}),
             ],
         ),
         (
