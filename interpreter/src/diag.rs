@@ -74,6 +74,12 @@ pub enum Code {
     /// A policy denied the plan (reserved for the policy engine).
     #[serde(rename = "E-POLICY")]
     Policy,
+    /// The state database cannot be opened, migrated, read or written.
+    #[serde(rename = "E-STATE")]
+    State,
+    /// Another `froyo` process holds the project's writer lock.
+    #[serde(rename = "E-LOCKED")]
+    Locked,
     /// A Starlark lint finding.
     #[serde(rename = "W-LINT")]
     Lint,
@@ -109,6 +115,8 @@ impl Code {
             Code::Target => "E-TARGET",
             Code::Provider => "E-PROVIDER",
             Code::Policy => "E-POLICY",
+            Code::State => "E-STATE",
+            Code::Locked => "E-LOCKED",
             Code::Lint => "W-LINT",
             Code::UnguardedCmd => "W-UNGUARDED-CMD",
             Code::NoHosts => "W-NO-HOSTS",
@@ -176,6 +184,12 @@ impl Code {
                 "the provider reported the error class; transient and throttled errors are retried"
             }
             Code::Policy => "fix the resource or disable the rule in froyo.toml",
+            Code::State => {
+                "the state lives in .froyo/state.db; `froyo restore FILE` brings back a backup"
+            }
+            Code::Locked => {
+                "wait for the other run to finish; a lock whose process died is taken over automatically"
+            }
             Code::Lint => "this is a warning; it does not fail `froyo check`",
             Code::UnguardedCmd => {
                 "add `creates=`, `removes=` or `unless=` so the command only runs when needed"

@@ -38,6 +38,24 @@ pub enum Error {
     #[diagnostic(code("E-ARG"), help("see `froyo --help`"))]
     Usage(String),
 
+    /// The state database failed.
+    #[error("state `{}`: {message}", path.display())]
+    #[diagnostic(
+        code("E-STATE"),
+        help("the state lives in .froyo/state.db; `froyo restore FILE` brings back a backup")
+    )]
+    State { path: PathBuf, message: String },
+
+    /// Another process holds the project's writer lock.
+    #[error("the project is locked by {holder}")]
+    #[diagnostic(
+        code("E-LOCKED"),
+        help(
+            "wait for the other run to finish; a lock whose process died is taken over automatically"
+        )
+    )]
+    Locked { holder: String },
+
     /// An extra provider named in `froyo.toml` that cannot be used.
     #[error("provider `{}`: {message}", path.display())]
     #[diagnostic(code("E-PROVIDER"), help("{help}"))]
@@ -99,6 +117,8 @@ impl Error {
             Error::Io { .. } => Diagnostic::new(Code::Path, self.to_string()),
             Error::Cue(_) => Diagnostic::new(Code::Eval, self.to_string()),
             Error::Usage(_) => Diagnostic::new(Code::Arg, self.to_string()),
+            Error::State { .. } => Diagnostic::new(Code::State, self.to_string()),
+            Error::Locked { .. } => Diagnostic::new(Code::Locked, self.to_string()),
             Error::Provider { help, .. } => {
                 Diagnostic::new(Code::Provider, self.to_string()).help(help.clone())
             }

@@ -17,6 +17,7 @@ pub mod project;
 pub mod provider_host;
 pub mod schema;
 pub mod selector;
+pub mod state;
 pub mod transport;
 pub mod util;
 

@@ -300,6 +300,10 @@ impl Content {
         m.insert("source".into(), self.source.into());
         m.insert("path".into(), self.path.clone().into());
         m.insert("sha256".into(), self.sha256.clone().into());
+        if self.sensitive {
+            // Providers keep sensitive content out of diffs and actual states.
+            m.insert("sensitive".into(), true.into());
+        }
         match (&self.text, &self.deferred) {
             (Some(t), _) => {
                 m.insert("text".into(), t.clone().into());

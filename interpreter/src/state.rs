@@ -1,0 +1,207 @@
+//! The project's memory: what was applied where, every run and its events, facts with a
+//! TTL, the audit trail and the single-writer lock. SQLite (`.froyo/state.db`, WAL) sits
+//! behind the [`Store`] trait, the seam for another backend later.
+//!
+//! Invariant: nothing secret is written in clear. Configs are stored as the engine holds
+//! them, where secrets are `$secret` references (never values), and [`redact`] drops the
+//! text of sensitive content before anything reaches the database.
+
+mod lock;
+mod migrations;
+mod sqlite;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+pub use lock::{LockGuard, LockHolder};
+pub use sqlite::SqliteStore;
+
+use crate::error::Error;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A run's database id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunId(pub i64);
+
+/// What a run was started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Plan,
+    Apply,
+    Drift,
+    Run,
+}
+
+/// How a run ended; `running` is also what an interrupted run stays as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    pub id: RunId,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    pub playbook: Option<String>,
+    pub started_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub pid: u32,
+}
+
+/// One step of a run, appended before and after it happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub target: Option<String>,
+    pub resource: Option<String>,
+    /// e.g. `apply.start`, `apply.ok`, `apply.failed`, `apply.skipped`, `handler.pending`.
+    pub kind: String,
+    pub data: Json,
+}
+
+/// What the last successful apply of one resource left behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub target: String,
+    pub resource: String,
+    pub type_name: String,
+    /// The desired config as applied, passed through [`redact`].
+    pub config: Json,
+    pub config_sha256: String,
+    pub run: RunId,
+    pub applied_ms: i64,
+}
+
+/// One unit of a plan (a resource on a host) and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanUnit {
+    pub target: String,
+    pub resource: String,
+    /// `create`, `update`, `delete`, `run`, `check`, `noop`, `unknown`, `skip`.
+    pub kind: String,
+    pub summary: String,
+    /// `planned`, `ok`, `failed`, `skipped`.
+    pub status: String,
+}
+
+/// The durable state of a project. One writer at a time ([`Store::lock`]).
+pub trait Store {
+    /// Takes the project's writer lock for `command`, or says who holds it.
+    fn lock(&self, command: &str) -> Result<LockGuard>;
+
+    fn begin_run(&self, kind: RunKind, playbook: Option<&str>) -> Result<RunId>;
+    fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()>;
+    fn runs(&self, limit: usize) -> Result<Vec<Run>>;
+    /// Marks runs still `running` whose process is gone as `interrupted`; returns them.
+    fn reap_interrupted(&self) -> Result<Vec<RunId>>;
+
+    fn append_event(&self, run: RunId, event: &Event) -> Result<()>;
+    fn events(&self, run: RunId) -> Result<Vec<Event>>;
+
+    fn put_plan_units(&self, run: RunId, units: &[PlanUnit]) -> Result<()>;
+    fn set_unit_status(&self, run: RunId, target: &str, resource: &str, status: &str)
+    -> Result<()>;
+    fn plan_units(&self, run: RunId) -> Result<Vec<PlanUnit>>;
+
+    fn put_resource(&self, record: &ResourceRecord) -> Result<()>;
+    fn remove_resource(&self, target: &str, resource: &str) -> Result<()>;
+    /// Every recorded resource, of one target or all.
+    fn resources(&self, target: Option<&str>) -> Result<Vec<ResourceRecord>>;
+
+    /// Notifications that were sent but whose handler has not run yet.
+    fn add_pending(&self, target: &str, handler: &str, notified_by: &str, run: RunId)
+    -> Result<()>;
+    fn clear_pending(&self, target: &str, handler: &str) -> Result<()>;
+    /// `(handler, notified_by)` pairs pending on `target`.
+    fn pending(&self, target: &str) -> Result<Vec<(String, String)>>;
+
+    fn touch_target(&self, name: &str, address: &str) -> Result<()>;
+
+    fn put_fact(&self, target: &str, name: &str, value: &Json, ttl_secs: u64) -> Result<()>;
+    /// The fact if it was collected less than its TTL ago.
+    fn fact(&self, target: &str, name: &str) -> Result<Option<Json>>;
+
+    fn audit(&self, action: &str, detail: &Json) -> Result<()>;
+
+    /// A consistent copy of the whole state, taken while others may be writing.
+    fn backup(&self, to: &std::path::Path) -> Result<()>;
+}
+
+/// The project's state directory (`.froyo/` under the root).
+pub fn state_dir(root: &std::path::Path) -> PathBuf {
+    root.join(".froyo")
+}
+
+/// A copy of `config` fit for the state and plan files: the text of sensitive content is
+/// dropped (its sha256 stays, so changes are still noticed); `$secret` markers are
+/// references and are kept.
+pub fn redact(config: &Json) -> Json {
+    match config {
+        Json::Object(map) => {
+            if let Some(Json::Object(c)) = map.get("$content")
+                && c.get("sensitive") == Some(&Json::Bool(true))
+            {
+                let mut c = c.clone();
+                c.remove("text");
+                if let Some(vars) = c.get_mut("vars") {
+                    *vars = redact(vars);
+                }
+                return serde_json::json!({ "$content": c });
+            }
+            Json::Object(map.iter().map(|(k, v)| (k.clone(), redact(v))).collect())
+        }
+        Json::Array(items) => Json::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn redaction_drops_sensitive_text_only() {
+        let config = json!({
+            "path": "/etc/app.env",
+            "content": {"$content": {"source": "template", "path": "t.j2", "sha256": "ab",
+                                     "text": "TOKEN=hunter2", "sensitive": true}},
+            "other": {"$content": {"source": "asset", "path": "a", "sha256": "cd", "text": "public"}},
+            "password": {"$secret": "env://PW"},
+        });
+        let r = redact(&config);
+        assert!(!r.to_string().contains("hunter2"));
+        assert_eq!(r["content"]["$content"]["sha256"], "ab");
+        assert_eq!(r["other"]["$content"]["text"], "public");
+        assert_eq!(r["password"], config["password"]);
+    }
+}
