@@ -5,6 +5,7 @@ mod check;
 mod doc;
 mod facts;
 mod graph;
+mod plan;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
     Doc(doc::DocArgs),
     /// Collect facts from targets (through their runner) and print them.
     Facts(facts::FactsArgs),
+    /// Show what `apply` would change on each target (reads targets, changes nothing).
+    Plan(plan::PlanArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Graph(a) => graph::run(a),
         Command::Doc(a) => doc::run(a),
         Command::Facts(a) => facts::run(a),
+        Command::Plan(a) => plan::run(a),
     };
     match result {
         Ok(code) => code,

@@ -12,7 +12,7 @@ mod deferred;
 mod errors;
 mod format;
 mod loader;
-mod template;
+pub mod template;
 mod values;
 
 use std::cell::RefCell;

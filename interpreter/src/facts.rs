@@ -22,12 +22,16 @@ pub trait FactSource: Send + Sync {
     fn fact(&self, host: &str, fact: &str) -> Result<Json, TargetError>;
 }
 
+/// A session being opened or open, shared by everyone who asked for it.
+type SessionCell = Arc<tokio::sync::OnceCell<Arc<Session>>>;
+
 /// One runner session per target, opened on first use and shared by everyone in the run.
 pub struct Sessions {
     connector: Connector,
     inventory: Inventory,
     r#become: bool,
-    open: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
+    /// By target name and whether the runner runs with `become`.
+    open: tokio::sync::Mutex<HashMap<(String, bool), SessionCell>>,
 }
 
 impl Sessions {
@@ -46,11 +50,18 @@ impl Sessions {
 
     /// The session of `name`, opening it if needed (concurrent callers share one open).
     pub async fn get(&self, name: &str) -> Result<Arc<Session>, TargetError> {
+        self.get_as(name, self.r#become).await
+    }
+
+    /// The session of `name` whose runner runs with `become` (root through `sudo -n`) or
+    /// not: a host whose resources ask for `become` gets a second session if facts were
+    /// read over a plain one.
+    pub async fn get_as(&self, name: &str, r#become: bool) -> Result<Arc<Session>, TargetError> {
         let cell = self
             .open
             .lock()
             .await
-            .entry(name.to_owned())
+            .entry((name.to_owned(), r#become))
             .or_default()
             .clone();
         let target = self
@@ -58,10 +69,7 @@ impl Sessions {
             .ok_or_else(|| TargetError::new(name, "no such target in the inventory"))?
             .clone();
         cell.get_or_try_init(|| async {
-            self.connector
-                .open(&target, self.r#become)
-                .await
-                .map(Arc::new)
+            self.connector.open(&target, r#become).await.map(Arc::new)
         })
         .await
         .cloned()

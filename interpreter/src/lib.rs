@@ -8,14 +8,17 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod facts;
 pub mod graph;
 pub mod inventory;
+pub mod plan;
 pub mod project;
 pub mod provider_host;
 pub mod schema;
+pub mod secrets;
 pub mod selector;
 pub mod state;
 pub mod transport;

@@ -1,0 +1,129 @@
+//! `froyo plan FILE`: evaluate, read every target, and show what `apply` would change
+//! (spec §8); `--out` saves the plan for `froyo apply --plan`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{EvalArgs, eprint_diagnostics, write_stdout};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::plan::{Plan, PlanOptions};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Save the plan (JSON, versioned) for `froyo apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Show unified diffs of content changes.
+    #[arg(long)]
+    pub diff: bool,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Only resources with one of these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Hosts planned at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// Evaluates the playbook with live facts and plans it; `None` when evaluation failed
+/// (its diagnostics are printed).
+pub(crate) fn evaluate_and_plan(
+    eval: &EvalArgs,
+    tags: &[String],
+    parallelism: usize,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<(Engine, crate::graph::Graph, Plan)>, Error> {
+    let opts = eval.options();
+    let r = crate::check::resolve(&opts)?;
+    let engine = Engine::new(
+        r.project.clone(),
+        r.inventory.clone(),
+        runtime.handle().clone(),
+        parallelism,
+    )?;
+    let checked = crate::check::check_with(
+        &r.project,
+        &r.inventory,
+        engine.registry,
+        &opts.file,
+        r.on,
+        Some(engine.facts()),
+    );
+    eprint_diagnostics(&checked.diagnostics);
+    if checked.has_errors() {
+        engine.close();
+        return Ok(None);
+    }
+    let playbook = r
+        .project
+        .display_name(&std::fs::canonicalize(&opts.file).map_err(|e| Error::Io {
+            path: opts.file.clone(),
+            source: e,
+        })?);
+    let plan = crate::plan::plan(
+        &engine,
+        &checked.graph,
+        &playbook,
+        &PlanOptions {
+            tags: tags.to_vec(),
+        },
+    );
+    eprint_diagnostics(&crate::plan::diagnostics(&plan, &checked.graph));
+    Ok(Some((engine, checked.graph, plan)))
+}
+
+/// Writes the plan file, private to the user (it names every managed resource).
+pub(crate) fn save(plan: &Plan, path: &std::path::Path) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = serde_json::to_string_pretty(plan).unwrap_or_default();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: e,
+        })
+}
+
+pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
+    let runtime = super::runtime()?;
+    let Some((engine, _graph, plan)) =
+        evaluate_and_plan(&args.eval, &args.tags, args.parallelism, &runtime)?
+    else {
+        return Ok(ExitCode::from(1));
+    };
+    engine.close();
+    if let Some(out) = &args.out {
+        save(&plan, out)?;
+    }
+    if args.json {
+        write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&plan).unwrap_or_default()
+        ));
+    } else {
+        write_stdout(&crate::plan::render::text(&plan, args.diff));
+    }
+    Ok(ExitCode::from(if plan.has_errors() {
+        1
+    } else if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    }))
+}
