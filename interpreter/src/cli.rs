@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing (clap), logging setup, and one module per
 //! command. The only place that writes to stdout (data) and stderr (diagnostics, progress).
 
+mod apply;
 mod check;
 mod doc;
 mod facts;
@@ -40,6 +41,8 @@ enum Command {
     Facts(facts::FactsArgs),
     /// Show what `apply` would change on each target (reads targets, changes nothing).
     Plan(plan::PlanArgs),
+    /// Plan, confirm and apply a playbook (or a saved plan) to its targets.
+    Apply(apply::ApplyArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Doc(a) => doc::run(a),
         Command::Facts(a) => facts::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Apply(a) => apply::run(a),
     };
     match result {
         Ok(code) => code,

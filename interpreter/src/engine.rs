@@ -34,6 +34,7 @@ impl Engine {
         runtime: tokio::runtime::Handle,
         parallelism: usize,
     ) -> Result<Engine, crate::Error> {
+        crate::state::ensure_state_dir(&project.root)?;
         let registry = Registry::for_project(&project)?;
         let mut providers = ProviderHost::for_project(&project, Limits::default())?;
         providers.runtime = Some(runtime.clone());

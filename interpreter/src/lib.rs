@@ -5,6 +5,7 @@
 //! result, and [`check`] ties them together for `froyo check` / `froyo graph`. See
 //! `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
+pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod diag;

@@ -12,7 +12,6 @@ pub mod render;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use petgraph::Direction;
-use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -30,6 +29,8 @@ pub struct Plan {
     pub version: u32,
     pub playbook: String,
     pub created_ms: i64,
+    /// Play names in the order they run (each is a barrier across its hosts).
+    pub plays: Vec<String>,
     pub hosts: Vec<HostPlan>,
     /// The resource graph in DOT, for reviewers.
     pub dot: String,
@@ -73,6 +74,10 @@ pub struct Unit {
     pub sensitive: bool,
     /// The desired config with markers (`$secret` references, never values), redacted.
     pub config: Json,
+    /// The desired config as evaluated (sensitive content not redacted): what providers
+    /// get. A saved plan has only `config`.
+    #[serde(skip)]
+    pub desired: Option<Json>,
     pub meta: Json,
     /// Ids of the resources this one waits for (explicit and implicit edges).
     pub deps: Vec<String>,
@@ -144,18 +149,23 @@ pub struct PlanOptions {
 #[tracing::instrument(skip_all, fields(playbook))]
 pub fn plan(engine: &Engine, graph: &Graph, playbook: &str, opts: &PlanOptions) -> Plan {
     let mut hosts: Vec<String> = Vec::new();
+    let mut plays: Vec<String> = Vec::new();
     for r in graph.resources() {
         if !hosts.contains(&r.host) {
             hosts.push(r.host.clone());
         }
+        if !plays.contains(&r.play) {
+            plays.push(r.play.clone());
+        }
     }
     let results = parallel_map(&hosts, engine.parallelism, |h| {
-        plan_host(engine, graph, h, opts)
+        plan_host(engine, h, host_units(engine, graph, h), opts)
     });
     Plan {
         version: PLAN_VERSION,
         playbook: playbook.to_owned(),
         created_ms: crate::state::now_ms(),
+        plays,
         hosts: results,
         dot: graph.to_dot(),
     }
@@ -183,10 +193,10 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], n: usize, f: impl Fn(&T) -> R
 }
 
 /// The units of one host in declaration order, with their edges, before planning.
-pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> (Vec<Unit>, Vec<NodeIndex>) {
+pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> Vec<Unit> {
     let g = &graph.graph;
-    let nodes: Vec<NodeIndex> = g.node_indices().filter(|n| g[*n].host == host).collect();
-    let units = nodes
+    let nodes: Vec<_> = g.node_indices().filter(|n| g[*n].host == host).collect();
+    nodes
         .iter()
         .map(|&n| {
             let r = &g[n];
@@ -210,6 +220,7 @@ pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> (Vec<Unit>, Vec
                 handler: r.handler,
                 sensitive: r.sensitive,
                 config: crate::state::redact(&r.config),
+                desired: Some(r.config.clone()),
                 meta: r.meta.clone(),
                 deps,
                 notifies,
@@ -218,8 +229,7 @@ pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> (Vec<Unit>, Vec
                 ops: Vec::new(),
             }
         })
-        .collect();
-    (units, nodes)
+        .collect()
 }
 
 /// Whether some resource of the host asks for `become` (then the host's runner runs as
@@ -242,8 +252,17 @@ fn selected(meta: &Json, tags: &[String]) -> bool {
 }
 
 #[tracing::instrument(skip_all, fields(host))]
-fn plan_host(engine: &Engine, graph: &Graph, host: &str, opts: &PlanOptions) -> HostPlan {
-    let (mut units, nodes) = host_units(engine, graph, host);
+pub fn plan_host(
+    engine: &Engine,
+    host: &str,
+    mut units: Vec<Unit>,
+    opts: &PlanOptions,
+) -> HostPlan {
+    for u in &mut units {
+        u.status = Status::Unchanged;
+        u.reason = None;
+        u.ops.clear();
+    }
     let session = match engine.session(host, needs_become(&units)) {
         Ok(s) => s,
         Err(e) => {
@@ -255,7 +274,6 @@ fn plan_host(engine: &Engine, graph: &Graph, host: &str, opts: &PlanOptions) -> 
             };
         }
     };
-    let g = &graph.graph;
     let index: HashMap<String, usize> = units
         .iter()
         .enumerate()
@@ -266,34 +284,33 @@ fn plan_host(engine: &Engine, graph: &Graph, host: &str, opts: &PlanOptions) -> 
     // leaving for pass 2 what depends on the outcome of other resources.
     let mut later = Vec::new();
     let mut batches: BTreeMap<String, Vec<(usize, ProviderResource)>> = BTreeMap::new();
-    for (i, &n) in nodes.iter().enumerate() {
-        let r = &g[n];
-        let u = &mut units[i];
-        if !selected(&r.meta, &opts.tags) {
+    for (i, u) in units.iter_mut().enumerate() {
+        let desired = u.desired.clone().unwrap_or_else(|| u.config.clone());
+        if !selected(&u.meta, &opts.tags) {
             u.status = Status::Skipped;
             u.reason = Some("not selected by --tags".into());
             continue;
         }
-        if r.meta.get("when") == Some(&Json::Bool(false)) {
+        if u.meta.get("when") == Some(&Json::Bool(false)) {
             u.status = Status::Skipped;
             u.reason = Some("when = False".into());
             continue;
         }
         if u.provider.is_empty() {
             u.status = Status::Failed;
-            u.reason = Some(format!("no provider implements `{}`", r.rtype));
+            u.reason = Some(format!("no provider implements `{}`", u.type_name));
             continue;
         }
-        if secrets::has_deferred(&r.config) || secrets::has_deferred(&r.meta) {
+        if secrets::has_deferred(&desired) || secrets::has_deferred(&u.meta) {
             later.push(i);
             continue;
         }
-        match secrets::resolve(&r.config, &engine.masker, &|_| None) {
+        match secrets::resolve(&desired, &engine.masker, &|_| None) {
             Ok(config) => batches.entry(u.provider.clone()).or_default().push((
                 i,
                 ProviderResource {
-                    id: r.id.clone(),
-                    type_name: r.rtype.clone(),
+                    id: u.id.clone(),
+                    type_name: u.type_name.clone(),
                     config: config.to_string(),
                 },
             )),
@@ -323,7 +340,11 @@ fn plan_host(engine: &Engine, graph: &Graph, host: &str, opts: &PlanOptions) -> 
     // Pass 2: resources whose config or `when` needs `changed(...)`, in dependency order
     // (node order already respects edges within a host's declarations).
     for i in later {
-        let r = &g[nodes[i]];
+        let desired = units[i]
+            .desired
+            .clone()
+            .unwrap_or_else(|| units[i].config.clone());
+        let meta = units[i].meta.clone();
         let changed = |id: &str| -> Option<bool> {
             let u = &units[*index.get(id)?];
             match u.status {
@@ -332,13 +353,13 @@ fn plan_host(engine: &Engine, graph: &Graph, host: &str, opts: &PlanOptions) -> 
                 Status::Unknown | Status::Failed => None,
             }
         };
-        let when = match r.meta.get("when") {
+        let when = match meta.get("when") {
             Some(w @ Json::Object(_)) => {
                 secrets::resolve(w, &engine.masker, &changed).map(|w| w != Json::Bool(false))
             }
             _ => Ok(true),
         };
-        let config = secrets::resolve(&r.config, &engine.masker, &changed);
+        let config = secrets::resolve(&desired, &engine.masker, &changed);
         let u = &mut units[i];
         match (when, config) {
             (Ok(false), _) => {
@@ -352,8 +373,8 @@ fn plan_host(engine: &Engine, graph: &Graph, host: &str, opts: &PlanOptions) -> 
             (Err(e), _) | (_, Err(e)) => fail(u, &e.to_string()),
             (Ok(true), Ok(config)) => {
                 let desired = ProviderResource {
-                    id: r.id.clone(),
-                    type_name: r.rtype.clone(),
+                    id: u.id.clone(),
+                    type_name: u.type_name.clone(),
                     config: config.to_string(),
                 };
                 let provider = u.provider.clone();

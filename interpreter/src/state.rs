@@ -152,6 +152,23 @@ pub fn state_dir(root: &std::path::Path) -> PathBuf {
     root.join(".froyo")
 }
 
+/// Creates `.froyo/` private to the user (it holds the state, keys and caches).
+pub fn ensure_state_dir(root: &std::path::Path) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = state_dir(root);
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::State {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(dir)
+}
+
 /// A copy of `config` fit for the state and plan files: the text of sensitive content is
 /// dropped (its sha256 stays, so changes are still noticed); `$secret` markers are
 /// references and are kept.

@@ -170,6 +170,7 @@ mod tests {
             handler: false,
             sensitive: false,
             config: json!({}),
+            desired: None,
             meta: json!({}),
             deps: vec![],
             notifies: vec![],
@@ -209,6 +210,7 @@ mod tests {
             version: 1,
             playbook: "site.star".into(),
             created_ms: 0,
+            plays: vec!["default".into()],
             hosts: vec![
                 host("web-01", body()),
                 host("web-02", body()),

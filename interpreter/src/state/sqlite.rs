@@ -25,11 +25,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating as needed) `.froyo/state.db` under `root`.
     pub fn open_project(root: &Path) -> Result<SqliteStore> {
-        let dir = super::state_dir(root);
-        create_private_dir(&dir).map_err(|e| Error::State {
-            path: dir.clone(),
-            message: e.to_string(),
-        })?;
+        let dir = super::ensure_state_dir(root)?;
         SqliteStore::open(&dir.join("state.db"))
     }
 
@@ -112,17 +108,6 @@ impl SqliteStore {
             message: e.to_string(),
         })
     }
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 fn json_text(v: &Json) -> String {

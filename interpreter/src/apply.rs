@@ -1,0 +1,729 @@
+//! Apply: carries out a plan over the graph. Plays run in order, each a barrier across
+//! its hosts; within a play every host's resources start as soon as what they depend on
+//! succeeded, up to `parallelism` at once overall and `per_host` per host, with package
+//! operations on one host one at a time. A failure skips its dependents. Handlers run
+//! after the rest of their play on the host, at most once per host, when notified; a
+//! notification is persisted the moment it is sent, so one pending when a run dies is
+//! replayed by the next apply. Every step is an event in the state before and after it
+//! happens.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use crate::engine::Engine;
+use crate::plan::{HostPlan, Plan, Status, Unit, needs_become};
+use crate::provider_host::{ErrorClass, Operation, ProviderFailure, Resource as ProviderResource};
+use crate::secrets::{self, Unresolved};
+use crate::state::{Event, ResourceRecord, RunId, Store};
+use crate::transport::Session;
+
+/// How one resource ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Changed,
+    Unchanged,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitResult {
+    pub target: String,
+    pub id: String,
+    pub location: String,
+    pub handler: bool,
+    pub outcome: Outcome,
+    pub message: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub run: i64,
+    pub results: Vec<UnitResult>,
+    pub elapsed_ms: u64,
+    /// Runner round trips per host.
+    pub round_trips: Vec<(String, u64)>,
+}
+
+impl Report {
+    pub fn count(&self, o: Outcome) -> usize {
+        self.results.iter().filter(|r| r.outcome == o).count()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Outcome::Failed) > 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Resources applied at once on one host.
+    pub per_host: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { per_host: 4 }
+    }
+}
+
+/// Sees every step as it happens (progress on stderr, `--json` events on stdout).
+pub trait Observer: Sync {
+    fn started(&self, target: &str, unit: &Unit);
+    fn finished(&self, result: &UnitResult);
+}
+
+/// An observer that says nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn started(&self, _: &str, _: &Unit) {}
+    fn finished(&self, _: &UnitResult) {}
+}
+
+/// Key of a unit: (host index, unit index).
+type Key = (usize, usize);
+
+/// Applies `plan` (which must have no errors) and records everything under `run`.
+#[tracing::instrument(skip_all, fields(run = run.0))]
+pub fn apply(
+    engine: &Engine,
+    store: &(dyn Store + Sync),
+    plan: &Plan,
+    run: RunId,
+    opts: &ApplyOptions,
+    observer: &dyn Observer,
+) -> Report {
+    let started = Instant::now();
+    let ctx = Ctx {
+        engine,
+        store,
+        run,
+        plan,
+        observer,
+        sessions: Mutex::new(HashMap::new()),
+        changed: Mutex::new(HashMap::new()),
+        notified: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
+        results: Mutex::new(Vec::new()),
+    };
+    ctx.replay_pending();
+    for play in &plan.plays {
+        ctx.run_play(play, opts);
+    }
+    let round_trips = plan
+        .hosts
+        .iter()
+        .map(|h| {
+            let rt = ctx
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&h.target)
+                .and_then(|s| s.as_ref().ok().map(|s| s.round_trips()))
+                .unwrap_or(0);
+            (h.target.clone(), rt)
+        })
+        .collect();
+    Report {
+        run: run.0,
+        results: ctx.results.into_inner().unwrap_or_else(|e| e.into_inner()),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        round_trips,
+    }
+}
+
+struct Ctx<'a> {
+    engine: &'a Engine,
+    store: &'a (dyn Store + Sync),
+    run: RunId,
+    plan: &'a Plan,
+    observer: &'a dyn Observer,
+    sessions: Mutex<HashMap<String, Result<Arc<Session>, String>>>,
+    /// Whether each resource changed in this run, by (host index, id).
+    changed: Mutex<HashMap<(usize, String), bool>>,
+    /// Handlers to run, per host index.
+    notified: Mutex<Vec<BTreeSet<String>>>,
+    results: Mutex<Vec<UnitResult>>,
+}
+
+/// Scheduling state of one play.
+struct Sched {
+    /// Dependencies not yet done, per unit of the play.
+    waiting: HashMap<Key, usize>,
+    dependents: HashMap<Key, Vec<Key>>,
+    ready: VecDeque<Key>,
+    running_per_host: Vec<usize>,
+    pkg_busy: Vec<bool>,
+    remaining: usize,
+    running: usize,
+}
+
+impl Ctx<'_> {
+    fn host(&self, h: usize) -> &HostPlan {
+        &self.plan.hosts[h]
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn event(&self, target: &str, resource: Option<&str>, kind: &str, data: Json) {
+        let e = Event {
+            target: Some(target.to_owned()),
+            resource: resource.map(str::to_owned),
+            kind: kind.to_owned(),
+            data,
+        };
+        if let Err(err) = self.store.append_event(self.run, &e) {
+            tracing::error!("cannot record event {kind}: {err}");
+        }
+    }
+
+    fn session(&self, h: usize) -> Result<Arc<Session>, String> {
+        let target = &self.host(h).target;
+        if let Some(s) = Self::lock(&self.sessions).get(target) {
+            return s.clone();
+        }
+        let s = self
+            .engine
+            .session(target, needs_become(&self.host(h).units))
+            .map_err(|e| self.engine.masker.mask(&e.to_string()));
+        Self::lock(&self.sessions).insert(target.clone(), s.clone());
+        s
+    }
+
+    /// Notifications left pending by an earlier run that died before its handlers ran.
+    fn replay_pending(&self) {
+        for (h, host) in self.plan.hosts.iter().enumerate() {
+            let pending = match self.store.pending(&host.target) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("cannot read pending handlers of {}: {e}", host.target);
+                    continue;
+                }
+            };
+            for (handler, by) in pending {
+                if host.units.iter().any(|u| u.handler && u.id == handler) {
+                    self.event(
+                        &host.target,
+                        Some(&handler),
+                        "handler.replayed",
+                        json!({"notified_by": by}),
+                    );
+                    Self::lock(&self.notified)[h].insert(handler);
+                } else {
+                    // The playbook no longer has this handler: nothing can run it.
+                    let _ = self.store.clear_pending(&host.target, &handler);
+                }
+            }
+        }
+    }
+
+    fn run_play(&self, play: &str, opts: &ApplyOptions) {
+        let plan = self.plan;
+        let mut sched = Sched {
+            waiting: HashMap::new(),
+            dependents: HashMap::new(),
+            ready: VecDeque::new(),
+            running_per_host: vec![0; plan.hosts.len()],
+            pkg_busy: vec![false; plan.hosts.len()],
+            remaining: 0,
+            running: 0,
+        };
+        for (h, host) in plan.hosts.iter().enumerate() {
+            if host.error.is_some() {
+                continue;
+            }
+            let index: HashMap<&str, usize> = host
+                .units
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.id.as_str(), i))
+                .collect();
+            for (i, u) in host.units.iter().enumerate() {
+                if u.play != play || u.handler {
+                    continue;
+                }
+                let deps: Vec<usize> = u
+                    .deps
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .filter(|&j| host.units[j].play == play && !host.units[j].handler)
+                    .collect();
+                sched.waiting.insert((h, i), deps.len());
+                for j in deps {
+                    sched.dependents.entry((h, j)).or_default().push((h, i));
+                }
+                sched.remaining += 1;
+            }
+        }
+        let mut ready: Vec<Key> = sched
+            .waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| *k)
+            .collect();
+        ready.sort_unstable();
+        sched.ready.extend(ready);
+
+        let shared = (Mutex::new(sched), Condvar::new());
+        let workers = self
+            .engine
+            .parallelism
+            .min(shared.0.lock().map(|s| s.remaining).unwrap_or(0))
+            .max(1);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| self.worker(&shared, opts));
+            }
+        });
+
+        // Handlers of this play, host by host in parallel, each host's in declaration order.
+        let hosts: Vec<usize> = (0..plan.hosts.len()).collect();
+        crate::plan::parallel_map(&hosts, self.engine.parallelism, |&h| {
+            self.run_handlers(h, play)
+        });
+    }
+
+    fn worker(&self, shared: &(Mutex<Sched>, Condvar), opts: &ApplyOptions) {
+        let (lock, cv) = shared;
+        loop {
+            let key = {
+                let mut s = Self::lock(lock);
+                loop {
+                    if s.remaining == 0 {
+                        cv.notify_all();
+                        return;
+                    }
+                    let pos = s.ready.iter().position(|&(h, i)| {
+                        s.running_per_host[h] < opts.per_host.max(1)
+                            && !(self.host(h).units[i].provider == "linux.pkg" && s.pkg_busy[h])
+                    });
+                    if let Some(p) = pos {
+                        let (h, i) = s.ready.remove(p).unwrap_or_default();
+                        s.running_per_host[h] += 1;
+                        s.running += 1;
+                        if self.host(h).units[i].provider == "linux.pkg" {
+                            s.pkg_busy[h] = true;
+                        }
+                        break (h, i);
+                    }
+                    s = cv.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let outcome = self.run_unit(key.0, key.1);
+            let mut s = Self::lock(lock);
+            s.running_per_host[key.0] -= 1;
+            s.running -= 1;
+            if self.host(key.0).units[key.1].provider == "linux.pkg" {
+                s.pkg_busy[key.0] = false;
+            }
+            s.remaining -= 1;
+            let mut stack = vec![(key, outcome)];
+            while let Some((k, o)) = stack.pop() {
+                for d in s.dependents.get(&k).cloned().unwrap_or_default() {
+                    if matches!(o, Outcome::Failed | Outcome::Skipped) {
+                        // Skip the dependent now, and its own dependents after it.
+                        if s.waiting.remove(&d).is_some() {
+                            s.remaining -= 1;
+                            let blocker = &self.host(k.0).units[k.1].id;
+                            self.skip(d.0, d.1, &format!("skipped: {blocker} did not succeed"));
+                            stack.push((d, Outcome::Skipped));
+                        }
+                    } else if let Some(n) = s.waiting.get_mut(&d) {
+                        *n -= 1;
+                        if *n == 0 {
+                            s.ready.push_back(d);
+                        }
+                    }
+                }
+            }
+            cv.notify_all();
+        }
+    }
+
+    fn skip(&self, h: usize, i: usize, why: &str) {
+        let host = self.host(h);
+        let u = &host.units[i];
+        self.event(
+            &host.target,
+            Some(&u.id),
+            "apply.skipped",
+            json!({"reason": why}),
+        );
+        let _ = self
+            .store
+            .set_unit_status(self.run, &host.target, &u.id, "skipped");
+        self.finish(h, i, Outcome::Skipped, Some(why.to_owned()), Duration::ZERO);
+    }
+
+    fn finish(
+        &self,
+        h: usize,
+        i: usize,
+        outcome: Outcome,
+        message: Option<String>,
+        took: Duration,
+    ) {
+        let host = self.host(h);
+        let u = &host.units[i];
+        let r = UnitResult {
+            target: host.target.clone(),
+            id: u.id.clone(),
+            location: u.location.clone(),
+            handler: u.handler,
+            outcome,
+            message: message.map(|m| self.engine.masker.mask(&m)),
+            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.observer.finished(&r);
+        Self::lock(&self.results).push(r);
+    }
+
+    /// Whether `id` changed in this run on host `h` (`None`: not run yet).
+    fn changed_of(&self, h: usize, id: &str) -> Option<bool> {
+        Self::lock(&self.changed).get(&(h, id.to_owned())).copied()
+    }
+
+    fn run_unit(&self, h: usize, i: usize) -> Outcome {
+        let host = self.host(h);
+        let u = &host.units[i];
+        self.observer.started(&host.target, u);
+        let t0 = Instant::now();
+        let (outcome, message) = match self.execute(h, u) {
+            Ok(true) => (Outcome::Changed, None),
+            Ok(false) => (Outcome::Unchanged, None),
+            Err(Failure::Skip(why)) => (Outcome::Skipped, Some(why)),
+            Err(Failure::Error(msg)) => (Outcome::Failed, Some(msg)),
+        };
+        let changed = outcome == Outcome::Changed;
+        Self::lock(&self.changed).insert((h, u.id.clone()), changed);
+        let status = match outcome {
+            Outcome::Changed | Outcome::Unchanged => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        };
+        let _ = self
+            .store
+            .set_unit_status(self.run, &host.target, &u.id, status);
+        // Notify: persisted at once, so a run that dies before the handler runs leaves it
+        // pending for the next apply.
+        for (handler, on) in &u.notifies {
+            let fire = match on.as_str() {
+                "failure" => outcome == Outcome::Failed,
+                _ => changed,
+            };
+            if fire {
+                let _ = self
+                    .store
+                    .add_pending(&host.target, handler, &u.id, self.run);
+                self.event(
+                    &host.target,
+                    Some(handler),
+                    "handler.notified",
+                    json!({"by": u.id}),
+                );
+                Self::lock(&self.notified)[h].insert(handler.clone());
+            }
+        }
+        self.finish(h, i, outcome, message, t0.elapsed());
+        outcome
+    }
+
+    fn run_handlers(&self, h: usize, play: &str) {
+        let host = self.host(h);
+        for (i, u) in host.units.iter().enumerate() {
+            if !u.handler || u.play != play {
+                continue;
+            }
+            let notified = Self::lock(&self.notified)[h].remove(&u.id);
+            if !notified {
+                continue;
+            }
+            if self.run_unit(h, i) != Outcome::Failed {
+                let _ = self.store.clear_pending(&host.target, &u.id);
+            }
+        }
+    }
+
+    /// Brings one resource to its desired state; `Ok(changed)`.
+    fn execute(&self, h: usize, u: &Unit) -> Result<bool, Failure> {
+        let host = self.host(h);
+        let changed = |id: &str| self.changed_of(h, id);
+        if u.status == Status::Skipped {
+            return Err(Failure::Skip(
+                u.reason.clone().unwrap_or_else(|| "skipped".into()),
+            ));
+        }
+        if let Some(w) = u.meta.get("when")
+            && w.is_object()
+        {
+            match secrets::resolve(w, &self.engine.masker, &changed) {
+                Ok(Json::Bool(false)) => {
+                    return Err(Failure::Skip("when is false".into()));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(Failure::Error(e.to_string())),
+            }
+        }
+        let session = self.session(h).map_err(Failure::Error)?;
+        // The plan's operations stand unless the resource could not be planned, depends on
+        // values of this run, or is a handler (which acts on the state after its play).
+        let deferred = u.desired.as_ref().is_some_and(secrets::has_deferred);
+        let ops: Vec<Operation> = if u.status == Status::Unknown || deferred || u.handler {
+            self.fresh_ops(u, &session, &changed)?
+        } else {
+            u.ops.iter().filter_map(|o| o.op.clone()).collect()
+        };
+        let mut any = false;
+        for op in &ops {
+            any |= self.apply_op(&host.target, u, op, &session)?;
+        }
+        let desired = u.desired.clone().unwrap_or_else(|| u.config.clone());
+        let record = ResourceRecord {
+            target: host.target.clone(),
+            resource: u.id.clone(),
+            type_name: u.type_name.clone(),
+            config_sha256: crate::util::sha256_hex(
+                crate::state::redact(&desired).to_string().as_bytes(),
+            ),
+            config: desired,
+            run: self.run,
+            applied_ms: crate::state::now_ms(),
+        };
+        if !u.handler
+            && let Err(e) = self.store.put_resource(&record)
+        {
+            tracing::warn!("cannot record {}: {e}", u.id);
+        }
+        Ok(any)
+    }
+
+    /// Reads and diffs one resource now.
+    fn fresh_ops(
+        &self,
+        u: &Unit,
+        session: &Arc<Session>,
+        changed: &dyn Fn(&str) -> Option<bool>,
+    ) -> Result<Vec<Operation>, Failure> {
+        let desired = u.desired.clone().unwrap_or_else(|| u.config.clone());
+        let config =
+            secrets::resolve(&desired, &self.engine.masker, changed).map_err(|e| match e {
+                Unresolved::Deferred(d) => Failure::Error(format!("{d} is still unknown")),
+                e => Failure::Error(e.to_string()),
+            })?;
+        let r = ProviderResource {
+            id: u.id.clone(),
+            type_name: u.type_name.clone(),
+            config: config.to_string(),
+        };
+        let p = &self.engine.providers;
+        let actual = p
+            .read(&u.provider, Some(session.clone()), std::slice::from_ref(&r))
+            .map_err(|e| Failure::Error(e.to_string()))?;
+        let actual = actual
+            .into_iter()
+            .next()
+            .ok_or_else(|| Failure::Error("the provider returned no state".into()))?;
+        p.diff(&u.provider, &r, &actual)
+            .map_err(|e| Failure::Error(e.to_string()))
+    }
+
+    /// One operation with retries and the resource's timeout; `Ok(changed)`.
+    fn apply_op(
+        &self,
+        target: &str,
+        u: &Unit,
+        op: &Operation,
+        session: &Arc<Session>,
+    ) -> Result<bool, Failure> {
+        let policy = RetryPolicy::of(&u.meta);
+        let timeout = u
+            .meta
+            .get("timeout")
+            .and_then(Json::as_str)
+            .and_then(crate::util::parse_duration_ms)
+            .map(Duration::from_millis);
+        let summary = self.engine.masker.mask(&op.summary);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.event(
+                target,
+                Some(&u.id),
+                "apply.start",
+                json!({"op": op.kind, "summary": summary, "attempt": attempt}),
+            );
+            let result = self.call_with_timeout(&u.provider, op, session, timeout);
+            match result {
+                Ok(r) => {
+                    self.event(
+                        target,
+                        Some(&u.id),
+                        "apply.ok",
+                        json!({"op": op.kind, "changed": r.changed}),
+                    );
+                    return Ok(r.changed);
+                }
+                Err(e) => {
+                    let msg = self.engine.masker.mask(&e.message);
+                    let retry = policy.should_retry(e.class, attempt);
+                    self.event(
+                        target,
+                        Some(&u.id),
+                        "apply.failed",
+                        json!({"op": op.kind, "error": msg, "class": class_name(e.class), "retrying": retry.is_some()}),
+                    );
+                    match retry {
+                        Some(delay) => std::thread::sleep(delay),
+                        None => return Err(Failure::Error(msg)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn call_with_timeout(
+        &self,
+        provider: &str,
+        op: &Operation,
+        session: &Arc<Session>,
+        timeout: Option<Duration>,
+    ) -> Result<crate::provider_host::ApplyResult, ProviderFailure> {
+        let providers = &self.engine.providers;
+        let Some(timeout) = timeout else {
+            return providers.apply(provider, Some(session.clone()), op);
+        };
+        // The call cannot be interrupted inside wasmtime; past the deadline its result is
+        // dropped and the resource fails (the runner's own limits end the work on target).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (providers, provider, op, session) = (
+            providers.clone(),
+            provider.to_owned(),
+            op.clone(),
+            session.clone(),
+        );
+        std::thread::spawn(move || {
+            let _ = tx.send(providers.apply(&provider, Some(session), &op));
+        });
+        rx.recv_timeout(timeout).unwrap_or_else(|_| {
+            Err(ProviderFailure {
+                provider: String::new(),
+                class: Some(ErrorClass::Transient),
+                message: format!("timed out after {} ms", timeout.as_millis()),
+            })
+        })
+    }
+}
+
+enum Failure {
+    Skip(String),
+    Error(String),
+}
+
+fn class_name(c: Option<ErrorClass>) -> &'static str {
+    match c {
+        Some(ErrorClass::Transient) => "transient",
+        Some(ErrorClass::Throttled) => "throttled",
+        Some(ErrorClass::Conflict) => "conflict",
+        Some(ErrorClass::Permanent) | None => "permanent",
+    }
+}
+
+/// When to try an operation again.
+#[derive(Debug, Clone, PartialEq)]
+struct RetryPolicy {
+    /// Retries after the first attempt.
+    times: u32,
+    delay: Duration,
+    backoff: f64,
+    /// Given by the playbook (`retry=`): applies to every failure but a trap. Otherwise
+    /// only transient and throttled failures are retried.
+    explicit: bool,
+}
+
+impl RetryPolicy {
+    fn of(meta: &Json) -> RetryPolicy {
+        match meta.get("retry") {
+            Some(r) => RetryPolicy {
+                times: r
+                    .get("times")
+                    .and_then(Json::as_u64)
+                    .map_or(0, |t| t.min(100) as u32),
+                delay: Duration::from_millis(
+                    r.get("delay")
+                        .and_then(Json::as_str)
+                        .and_then(crate::util::parse_duration_ms)
+                        .unwrap_or(2000),
+                ),
+                backoff: r
+                    .get("backoff")
+                    .and_then(Json::as_f64)
+                    .unwrap_or(1.0)
+                    .max(1.0),
+                explicit: true,
+            },
+            None => RetryPolicy {
+                times: 2,
+                delay: Duration::from_millis(500),
+                backoff: 2.0,
+                explicit: false,
+            },
+        }
+    }
+
+    /// The delay before another attempt after failed attempt number `attempt` (1-based),
+    /// or `None` to give up.
+    fn should_retry(&self, class: Option<ErrorClass>, attempt: u32) -> Option<Duration> {
+        let retryable = match class {
+            None => false,
+            Some(ErrorClass::Transient | ErrorClass::Throttled) => true,
+            Some(_) => self.explicit,
+        };
+        if !retryable || attempt > self.times {
+            return None;
+        }
+        let factor = self
+            .backoff
+            .powi(i32::try_from(attempt - 1).unwrap_or(i32::MAX));
+        Some(self.delay.mul_f64(factor.min(1e6)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_policies() {
+        let default = RetryPolicy::of(&json!({}));
+        assert_eq!(
+            default.should_retry(Some(ErrorClass::Transient), 1),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            default.should_retry(Some(ErrorClass::Transient), 2),
+            Some(Duration::from_millis(1000))
+        );
+        assert_eq!(default.should_retry(Some(ErrorClass::Transient), 3), None);
+        assert_eq!(default.should_retry(Some(ErrorClass::Permanent), 1), None);
+        assert_eq!(
+            default.should_retry(None, 1),
+            None,
+            "traps are never retried"
+        );
+        let explicit =
+            RetryPolicy::of(&json!({"retry": {"times": 3, "delay": "1s", "backoff": 2.0}}));
+        assert_eq!(
+            explicit.should_retry(Some(ErrorClass::Permanent), 3),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(explicit.should_retry(Some(ErrorClass::Permanent), 4), None);
+    }
+}

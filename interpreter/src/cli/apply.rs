@@ -1,0 +1,330 @@
+//! `froyo apply FILE | --plan plan.json`: plan, confirm, apply, record. A saved plan is
+//! applied exactly and refused when its targets changed since it was made.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{EvalArgs, eprint_diagnostics, write_stdout};
+use crate::apply::{ApplyOptions, Observer, Outcome, Report, UnitResult};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::plan::{Plan, PlanOptions, Unit};
+use crate::state::{RunKind, RunStatus, SqliteStore, Store};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The playbook (`.star`); or give `--plan`.
+    #[arg(required_unless_present = "plan")]
+    file: Option<PathBuf>,
+    /// Apply exactly this saved plan (`froyo plan --out`), refused if targets changed since.
+    #[arg(long, value_name = "PLAN.json", conflicts_with = "file")]
+    plan: Option<PathBuf>,
+    /// Targets of the default play.
+    #[arg(long, value_name = "SELECTOR")]
+    on: Option<String>,
+    /// A host var for every target (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Resources applied at once, over all hosts.
+    #[arg(long, default_value_t = 10)]
+    parallelism: usize,
+    /// Resources applied at once on one host.
+    #[arg(long, default_value_t = 4)]
+    per_host: usize,
+    /// Only resources with one of these tags.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Show unified diffs in the plan.
+    #[arg(long)]
+    diff: bool,
+    /// Events as JSON lines on stdout instead of the plan and summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &ApplyArgs) -> Result<ExitCode, Error> {
+    let runtime = super::runtime()?;
+    let (engine, plan) = match (&args.plan, &args.file) {
+        (Some(saved), _) => match replan_saved(saved, args, &runtime)? {
+            Some(x) => x,
+            None => return Ok(ExitCode::from(1)),
+        },
+        (None, Some(file)) => {
+            let eval = EvalArgs {
+                file: file.clone(),
+                on: args.on.clone(),
+                vars: args.vars.clone(),
+            };
+            match super::plan::evaluate_and_plan(&eval, &args.tags, args.parallelism, &runtime)? {
+                Some((engine, _graph, plan)) => (engine, plan),
+                None => return Ok(ExitCode::from(1)),
+            }
+        }
+        (None, None) => return Err(Error::Usage("give a playbook or --plan FILE".into())),
+    };
+    let result = apply_plan(&engine, &plan, args);
+    engine.close();
+    result
+}
+
+/// Re-reads the targets of a saved plan and keeps it only if every resource would still
+/// get exactly the planned operations.
+fn replan_saved(
+    path: &std::path::Path,
+    args: &ApplyArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<(Engine, Plan)>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let saved: Plan = serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{}: not a froyo plan: {e}", path.display())))?;
+    if saved.version != crate::plan::PLAN_VERSION {
+        return Err(Error::Usage(format!(
+            "{}: plan format version {} is not supported (this froyo writes {})",
+            path.display(),
+            saved.version,
+            crate::plan::PLAN_VERSION
+        )));
+    }
+    if saved.has_errors() {
+        return Err(Error::Usage(format!(
+            "{}: the plan has errors; fix them and plan again",
+            path.display()
+        )));
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::Io {
+        path: ".".into(),
+        source: e,
+    })?;
+    let project = crate::project::Project::discover_dir(&cwd)?;
+    let inventory = crate::inventory::Inventory::load(&project.root, &Default::default())?;
+    let engine = Engine::new(
+        project,
+        inventory,
+        runtime.handle().clone(),
+        args.parallelism,
+    )?;
+    let opts = PlanOptions {
+        tags: args.tags.clone(),
+    };
+    let fresh_hosts = crate::plan::parallel_map(&saved.hosts, engine.parallelism, |h| {
+        crate::plan::plan_host(&engine, &h.target, h.units.clone(), &opts)
+    });
+    let mut drifted = Vec::new();
+    for (old, new) in saved.hosts.iter().zip(&fresh_hosts) {
+        if let Some(e) = &new.error {
+            drifted.push(format!("{}: {e}", new.target));
+            continue;
+        }
+        for (a, b) in old.units.iter().zip(&new.units) {
+            let fa: Vec<&str> = a.ops.iter().map(|o| o.fingerprint.as_str()).collect();
+            let fb: Vec<&str> = b.ops.iter().map(|o| o.fingerprint.as_str()).collect();
+            if a.status != b.status || fa != fb {
+                drifted.push(format!(
+                    "{} {}: planned {:?}, now {:?}{}",
+                    new.target,
+                    a.id,
+                    a.status,
+                    b.status,
+                    b.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if !drifted.is_empty() {
+        engine.close();
+        eprint_diagnostics(&[crate::diag::Diagnostic::new(
+            crate::diag::Code::Target,
+            format!(
+                "the targets changed since the plan was made:\n{}",
+                drifted.join("\n")
+            ),
+        )
+        .help("run `froyo plan --out FILE` again and review the new plan")]);
+        return Ok(None);
+    }
+    let plan = Plan {
+        hosts: fresh_hosts,
+        ..saved
+    };
+    Ok(Some((engine, plan)))
+}
+
+fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode, Error> {
+    if !args.json {
+        write_stdout(&crate::plan::render::text(plan, args.diff));
+    }
+    if plan.has_errors() {
+        return Ok(ExitCode::from(1));
+    }
+    if !args.yes && !confirm()? {
+        eprintln!("Apply cancelled.");
+        return Ok(ExitCode::from(1));
+    }
+    let store = SqliteStore::open_project(&engine.project.root)?;
+    let _lock = store.lock("apply")?;
+    for run in store.reap_interrupted()? {
+        tracing::warn!(
+            "run #{} was interrupted; this apply finishes its work",
+            run.0
+        );
+    }
+    let run = store.begin_run(RunKind::Apply, Some(&plan.playbook))?;
+    let units: Vec<crate::state::PlanUnit> = plan
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.units.iter().map(|u| crate::state::PlanUnit {
+                target: h.target.clone(),
+                resource: u.id.clone(),
+                kind: u.kind().to_owned(),
+                summary: u
+                    .ops
+                    .iter()
+                    .map(|o| o.summary.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                status: "planned".into(),
+            })
+        })
+        .collect();
+    store.put_plan_units(run, &units)?;
+    store.audit(
+        "apply",
+        &serde_json::json!({"run": run.0, "playbook": plan.playbook}),
+    )?;
+    for h in &plan.hosts {
+        let address = engine
+            .inventory
+            .targets
+            .iter()
+            .find(|t| t.name == h.target)
+            .map(|t| t.address.clone())
+            .unwrap_or_default();
+        store.touch_target(&h.target, &address)?;
+    }
+    let observer = Progress { json: args.json };
+    let report = crate::apply::apply(
+        engine,
+        &store,
+        plan,
+        run,
+        &ApplyOptions {
+            per_host: args.per_host,
+        },
+        &observer,
+    );
+    let status = if report.failed() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    store.finish_run(run, status)?;
+    if args.json {
+        write_stdout(&format!(
+            "{}\n",
+            serde_json::json!({"type": "summary", "report": report})
+        ));
+    } else {
+        eprint!("{}", summary(&report));
+    }
+    Ok(ExitCode::from(if report.failed() { 1 } else { 0 }))
+}
+
+/// Asks on the terminal; refuses when there is no one to ask.
+fn confirm() -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "stdin is not a terminal, so there is no one to confirm: pass --yes to apply".into(),
+        ));
+    }
+    eprint!("Apply these changes? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Usage(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn summary(r: &Report) -> String {
+    let mut out = String::new();
+    for f in r.results.iter().filter(|x| x.outcome == Outcome::Failed) {
+        out.push_str(&format!(
+            "error[E-PROVIDER]: {} on `{}` failed: {}\n  at {}\n",
+            f.id,
+            f.target,
+            f.message.as_deref().unwrap_or(""),
+            f.location
+        ));
+    }
+    let rt: Vec<String> = r
+        .round_trips
+        .iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    out.push_str(&format!(
+        "Apply: {} changed, {} unchanged, {} failed, {} skipped in {:.1}s (run #{}; round trips: {}).\n",
+        r.count(Outcome::Changed),
+        r.count(Outcome::Unchanged),
+        r.count(Outcome::Failed),
+        r.count(Outcome::Skipped),
+        r.elapsed_ms as f64 / 1000.0,
+        r.run,
+        rt.join(", ")
+    ));
+    out
+}
+
+/// Progress: a line on stderr per resource that changed, failed or was skipped, or every
+/// step as a JSON line on stdout with `--json`.
+struct Progress {
+    json: bool,
+}
+
+impl Observer for Progress {
+    fn started(&self, target: &str, unit: &Unit) {
+        if self.json {
+            write_stdout(&format!(
+                "{}\n",
+                serde_json::json!({"type": "started", "target": target, "id": unit.id})
+            ));
+        }
+    }
+
+    fn finished(&self, r: &UnitResult) {
+        if self.json {
+            write_stdout(&format!(
+                "{}\n",
+                serde_json::json!({"type": "finished", "result": r})
+            ));
+            return;
+        }
+        let (mark, word) = match r.outcome {
+            Outcome::Changed => ("✓", "changed"),
+            Outcome::Failed => ("✗", "failed"),
+            Outcome::Skipped => ("⊘", "skipped"),
+            Outcome::Unchanged => return,
+        };
+        let msg = r
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        eprintln!(
+            "  {mark} {} {} {word}{msg} ({} ms)",
+            r.target, r.id, r.duration_ms
+        );
+    }
+}
