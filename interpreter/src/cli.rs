@@ -2,11 +2,15 @@
 //! command. The only place that writes to stdout (data) and stderr (diagnostics, progress).
 
 mod apply;
+mod backup;
 mod check;
 mod doc;
+mod drift;
 mod facts;
 mod graph;
+mod init;
 mod plan;
+mod run;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -43,6 +47,16 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Plan, confirm and apply a playbook (or a saved plan) to its targets.
     Apply(apply::ApplyArgs),
+    /// Compare what the state says was applied with the targets; `--remediate` fixes it.
+    Drift(drift::DriftArgs),
+    /// Run a runbook: plan and apply without recording state or asking.
+    Run(run::RunArgs),
+    /// Create froyo.toml and .froyo/ (state database, SSH key, age identity).
+    Init(init::InitArgs),
+    /// Copy the project's state to FILE (a consistent hot copy).
+    Backup(backup::BackupArgs),
+    /// Replace the project's state with a backup.
+    Restore(backup::BackupArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -113,6 +127,11 @@ pub fn main() -> ExitCode {
         Command::Facts(a) => facts::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Drift(a) => drift::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Backup(a) => backup::backup(a),
+        Command::Restore(a) => backup::restore(a),
     };
     match result {
         Ok(code) => code,

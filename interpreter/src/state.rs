@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-pub use lock::{LockGuard, LockHolder};
+pub use lock::{LockGuard, LockHolder, hostname};
 pub use sqlite::SqliteStore;
 
 use crate::error::Error;
