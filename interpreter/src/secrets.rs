@@ -142,6 +142,22 @@ pub fn resolve(
     })
 }
 
+/// Whether `config` holds a secret or sensitive content (then its diffs are hidden).
+pub fn is_sensitive(config: &Json) -> bool {
+    match config {
+        Json::Object(map) => {
+            map.contains_key("$secret")
+                || map
+                    .get("$content")
+                    .and_then(|c| c.get("sensitive"))
+                    .is_some_and(|s| s == &Json::Bool(true))
+                || map.values().any(is_sensitive)
+        }
+        Json::Array(items) => items.iter().any(is_sensitive),
+        _ => false,
+    }
+}
+
 /// Whether `config` holds anything only the apply can resolve.
 pub fn has_deferred(config: &Json) -> bool {
     match config {

@@ -76,7 +76,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
             play: "drift".into(),
             location: format!("recorded by run #{}", r.run.0),
             handler: false,
-            sensitive: false,
+            sensitive: crate::secrets::is_sensitive(&r.config),
             config: r.config.clone(),
             desired: Some(r.config),
             meta: serde_json::json!({}),
