@@ -156,3 +156,22 @@ fn graph_is_deterministic_and_dot_has_edge_kinds() {
     assert!(dot.contains("label=\"notify\", style=dashed"), "{dot}");
     assert!(dot.contains("label=\"explicit\", style=solid"), "{dot}");
 }
+
+/// The README's main job: `froyo apply examples/hello.star --yes` on the local machine,
+/// run from a copy so the repository's `examples/` gets no `.froyo/`.
+#[test]
+fn the_readme_main_job_applies_hello_and_then_has_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/hello.star"), dir.path().join("hello.star")).unwrap();
+    let _ = std::fs::remove_dir_all("/tmp/froyo-hello");
+    let first = froyo(dir.path(), &["apply", "hello.star", "--yes"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(
+        std::fs::read_to_string("/tmp/froyo-hello/hello.txt").unwrap(),
+        "Hello from OpenFroyo!\n"
+    );
+    let second = froyo(dir.path(), &["apply", "hello.star", "--yes"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stdout.contains("= 2 unchanged"), "{}", second.stdout);
+    assert!(dir.path().join(".froyo/state.db").is_file());
+}
