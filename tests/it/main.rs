@@ -16,6 +16,7 @@ mod robustness;
 mod schema;
 mod sshd;
 mod transport;
+mod webserver;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
