@@ -116,6 +116,21 @@ pub fn apply(
     for play in &plan.plays {
         ctx.run_play(play, opts);
     }
+    // Cached facts of a host that changed may no longer be true.
+    let results = ctx
+        .results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for h in &plan.hosts {
+        if results
+            .iter()
+            .any(|r| r.target == h.target && r.outcome == Outcome::Changed)
+            && let Err(e) = store.forget_facts(&h.target)
+        {
+            tracing::warn!("cannot forget the cached facts of {}: {e}", h.target);
+        }
+    }
     let round_trips = plan
         .hosts
         .iter()

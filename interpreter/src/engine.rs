@@ -25,7 +25,12 @@ pub struct Engine {
     pub masker: Masker,
     /// Resources planned or applied at once, over all hosts.
     pub parallelism: usize,
+    /// The project's state (`.froyo/state.db`).
+    pub store: Arc<crate::state::SqliteStore>,
 }
+
+/// How long facts stay cached in the state unless `froyo.toml` says otherwise.
+pub const DEFAULT_FACTS_TTL_SECS: u64 = 600;
 
 impl Engine {
     pub fn new(
@@ -34,7 +39,7 @@ impl Engine {
         runtime: tokio::runtime::Handle,
         parallelism: usize,
     ) -> Result<Engine, crate::Error> {
-        crate::state::ensure_state_dir(&project.root)?;
+        let store = Arc::new(crate::state::SqliteStore::open_project(&project.root)?);
         let registry = Registry::for_project(&project)?;
         let mut providers = ProviderHost::for_project(&project, Limits::default())?;
         providers.runtime = Some(runtime.clone());
@@ -52,6 +57,7 @@ impl Engine {
             runtime,
             masker: Masker::default(),
             parallelism: parallelism.max(1),
+            store,
         })
     }
 

@@ -88,11 +88,14 @@ impl Sessions {
     }
 }
 
-/// Collects facts over [`Sessions`] with a per-run cache.
+/// Collects facts over [`Sessions`] with a per-run cache, and optionally a cache in the
+/// state that outlives the run (spec §6), valid for a TTL and forgotten for a host as
+/// soon as an apply changes something on it.
 pub struct Facts {
     pub sessions: Arc<Sessions>,
     cache: Mutex<HashMap<(String, String), Result<Json, TargetError>>>,
     runtime: tokio::runtime::Handle,
+    stored: Option<(Arc<dyn crate::state::Store + Send + Sync>, u64)>,
 }
 
 impl Facts {
@@ -101,7 +104,20 @@ impl Facts {
             sessions,
             cache: Mutex::default(),
             runtime,
+            stored: None,
         }
+    }
+
+    /// Also keeps facts in `store` for `ttl_secs` (0: not at all).
+    pub fn with_store(
+        mut self,
+        store: Arc<dyn crate::state::Store + Send + Sync>,
+        ttl_secs: u64,
+    ) -> Self {
+        if ttl_secs > 0 {
+            self.stored = Some((store, ttl_secs));
+        }
+        self
     }
 
     /// Several facts of one target in one round trip.
@@ -126,6 +142,11 @@ impl Facts {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in &map {
             cache.insert((host.to_owned(), k.clone()), Ok(v.clone()));
+            if let Some((store, ttl)) = &self.stored
+                && let Err(e) = store.put_fact(host, k, v, *ttl)
+            {
+                tracing::debug!("not caching fact {k} of {host}: {e}");
+            }
         }
         Ok(map)
     }
@@ -140,6 +161,15 @@ impl FactSource for Facts {
             .get(&(host.to_owned(), fact.to_owned()))
         {
             return v.clone();
+        }
+        if let Some((store, _)) = &self.stored
+            && let Ok(Some(v)) = store.fact(host, fact)
+        {
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((host.to_owned(), fact.to_owned()), Ok(v.clone()));
+            return Ok(v);
         }
         let result = self
             .runtime

@@ -39,6 +39,8 @@ pub struct DefaultsSection {
     pub become_method: Option<String>,
     /// The default `--on` selector.
     pub on: Option<String>,
+    /// Seconds facts stay cached in the state between runs (0: gather every run).
+    pub facts_ttl: Option<u64>,
 }
 
 /// `[[providers]] path = "…" sha256 = "…"`: a provider directory beside the built-in ones

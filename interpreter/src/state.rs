@@ -140,6 +140,8 @@ pub trait Store {
     fn put_fact(&self, target: &str, name: &str, value: &Json, ttl_secs: u64) -> Result<()>;
     /// The fact if it was collected less than its TTL ago.
     fn fact(&self, target: &str, name: &str) -> Result<Option<Json>>;
+    /// Drops the cached facts of `target` (something on it changed).
+    fn forget_facts(&self, target: &str) -> Result<()>;
 
     fn audit(&self, action: &str, detail: &Json) -> Result<()>;
 

@@ -162,7 +162,11 @@ fn graph_is_deterministic_and_dot_has_edge_kinds() {
 #[test]
 fn the_readme_main_job_applies_hello_and_then_has_nothing_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo().join("examples/hello.star"), dir.path().join("hello.star")).unwrap();
+    std::fs::copy(
+        repo().join("examples/hello.star"),
+        dir.path().join("hello.star"),
+    )
+    .unwrap();
     let _ = std::fs::remove_dir_all("/tmp/froyo-hello");
     let first = froyo(dir.path(), &["apply", "hello.star", "--yes"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);

@@ -12,7 +12,7 @@ use crate::apply::{ApplyOptions, Observer, Outcome, Report, UnitResult};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::plan::{Plan, PlanOptions, Unit};
-use crate::state::{RunKind, RunStatus, SqliteStore, Store};
+use crate::state::{RunKind, RunStatus, Store};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -172,7 +172,7 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         eprintln!("Apply cancelled.");
         return Ok(ExitCode::from(1));
     }
-    let store = SqliteStore::open_project(&engine.project.root)?;
+    let store = &*engine.store;
     let _lock = store.lock("apply")?;
     for run in store.reap_interrupted()? {
         tracing::warn!(
@@ -214,10 +214,11 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
             .unwrap_or_default();
         store.touch_target(&h.target, &address)?;
     }
-    let observer = Progress { json: args.json };
+    let total: usize = plan.hosts.iter().map(|h| h.units.len()).sum();
+    let observer = Progress::new(args.json, total);
     let report = crate::apply::apply(
         engine,
-        &store,
+        store,
         plan,
         run,
         &ApplyOptions {
@@ -225,6 +226,7 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         },
         &observer,
     );
+    observer.done();
     let status = if report.failed() {
         RunStatus::Failed
     } else {
@@ -287,10 +289,32 @@ fn summary(r: &Report) -> String {
     out
 }
 
-/// Progress: a line on stderr per resource that changed, failed or was skipped, or every
-/// step as a JSON line on stdout with `--json`.
+/// Progress: a bar on a terminal, a line on stderr per resource that changed, failed or
+/// was skipped, or every step as a JSON line on stdout with `--json`.
 struct Progress {
     json: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(json: bool, total: usize) -> Progress {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} resources {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { json, bar }
+    }
+
+    fn done(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 impl Observer for Progress {
@@ -300,6 +324,8 @@ impl Observer for Progress {
                 "{}\n",
                 serde_json::json!({"type": "started", "target": target, "id": unit.id})
             ));
+        } else if let Some(b) = &self.bar {
+            b.set_message(format!("{target} {}", unit.id));
         }
     }
 
@@ -310,6 +336,9 @@ impl Observer for Progress {
                 serde_json::json!({"type": "finished", "result": r})
             ));
             return;
+        }
+        if let Some(b) = &self.bar {
+            b.inc(1);
         }
         let (mark, word) = match r.outcome {
             Outcome::Changed => ("✓", "changed"),
@@ -322,9 +351,13 @@ impl Observer for Progress {
             .as_deref()
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
-        eprintln!(
+        let line = format!(
             "  {mark} {} {} {word}{msg} ({} ms)",
             r.target, r.id, r.duration_ms
         );
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
     }
 }

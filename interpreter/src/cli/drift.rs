@@ -11,7 +11,7 @@ use crate::apply::{ApplyOptions, Outcome, Quiet};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::plan::{HostPlan, Plan, PlanOptions, Status, Unit};
-use crate::state::{RunKind, RunStatus, SqliteStore, Store};
+use crate::state::{RunKind, RunStatus, Store};
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
@@ -50,8 +50,6 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
         }
         None => None,
     };
-    let store = SqliteStore::open_project(&project.root)?;
-    let records = store.resources(None)?;
     let runtime = super::runtime()?;
     let engine = Engine::new(
         project,
@@ -59,6 +57,8 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
         runtime.handle().clone(),
         args.parallelism,
     )?;
+    let store = engine.store.clone();
+    let records = store.resources(None)?;
 
     // The recorded resources as plan units, per target, in the order they were recorded.
     let mut hosts: Vec<HostPlan> = Vec::new();
@@ -135,7 +135,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
     let run = store.begin_run(RunKind::Drift, None)?;
     let report = crate::apply::apply(
         &engine,
-        &store,
+        &*store,
         &plan,
         run,
         &ApplyOptions::default(),

@@ -434,6 +434,13 @@ impl Store for SqliteStore {
         })
     }
 
+    fn forget_facts(&self, target: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM facts WHERE target = ?1", [target])
+                .map(drop)
+        })
+    }
+
     fn audit(&self, action: &str, detail: &Json) -> Result<()> {
         let actor = format!(
             "{}@{} (pid {})",
