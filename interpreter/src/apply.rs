@@ -488,10 +488,15 @@ impl Ctx<'_> {
             }
         }
         let session = self.session(h).map_err(Failure::Error)?;
-        // The plan's operations stand unless the resource could not be planned, depends on
-        // values of this run, or is a handler (which acts on the state after its play).
+        // The plan's operations stand unless the resource could not be planned, comes after
+        // changes in this run, depends on values of this run, or is a handler (which acts
+        // on the state after its play).
         let deferred = u.desired.as_ref().is_some_and(secrets::has_deferred);
-        let ops: Vec<Operation> = if u.status == Status::Unknown || deferred || u.handler {
+        let fresh = u.status == Status::Unknown
+            || u.handler
+            || deferred
+            || (u.after_changes && u.status == Status::Change);
+        let ops: Vec<Operation> = if fresh {
             self.fresh_ops(u, &session, &changed)?
         } else {
             u.ops.iter().filter_map(|o| o.op.clone()).collect()

@@ -86,6 +86,11 @@ pub struct Unit {
     pub status: Status,
     pub reason: Option<String>,
     pub ops: Vec<PlannedOp>,
+    /// Something it depends on (or that notifies it) changes first, so apply reads it
+    /// again when its turn comes instead of trusting these operations (a command whose
+    /// `creates` file an earlier resource makes).
+    #[serde(default)]
+    pub after_changes: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -227,6 +232,7 @@ pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> Vec<Unit> {
                 status: Status::Unchanged,
                 reason: None,
                 ops: Vec::new(),
+                after_changes: false,
             }
         })
         .collect()
@@ -262,6 +268,7 @@ pub fn plan_host(
         u.status = Status::Unchanged;
         u.reason = None;
         u.ops.clear();
+        u.after_changes = false;
     }
     let session = match engine.session(host, needs_become(&units)) {
         Ok(s) => s,
@@ -398,9 +405,9 @@ pub fn plan_host(
     // installed yet) is unknown until that change is applied, not an error.
     let culprits = changes_upstream(&units, &index);
     for (i, u) in units.iter_mut().enumerate() {
-        if u.status == Status::Failed
-            && let Some(c) = culprits.get(&i)
-        {
+        let Some(c) = culprits.get(&i) else { continue };
+        u.after_changes = true;
+        if u.status == Status::Failed {
             u.status = Status::Unknown;
             u.reason = Some(format!("known after {c} is applied"));
         }

@@ -479,3 +479,31 @@ def main(host):
         assert!(s.leftovers().is_empty(), "runners cleaned up");
     }
 }
+
+#[test]
+fn a_resource_after_changes_is_read_again_when_its_turn_comes() {
+    // At plan time `made.txt` is missing, so the command plans to run; by its turn the
+    // file exists, and its `creates` guard holds.
+    let p = Proj::new(
+        r#"
+load("@stdlib//linux.star", "directory", "file", "command")
+d = directory("OUT", mode = "0755")
+made = file("OUT/made.txt", content = "x\n")
+require(made, d)
+once = command("once", shell = "echo ran >> OUT/ran.log", creates = "OUT/made.txt")
+require(once, made)
+"#,
+    );
+    let run = p.run(&["apply", "--yes", "site.star"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("! linux.exec::command[once]"),
+        "{}",
+        run.stdout
+    );
+    assert!(p.out.join("made.txt").exists());
+    assert!(
+        !p.out.join("ran.log").exists(),
+        "the guard was checked again at apply time"
+    );
+}

@@ -85,6 +85,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
             status: Status::Unchanged,
             reason: None,
             ops: Vec::new(),
+            after_changes: false,
         };
         match hosts.iter_mut().find(|h| h.target == r.target) {
             Some(h) => h.units.push(unit),

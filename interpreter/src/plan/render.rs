@@ -187,6 +187,7 @@ mod tests {
             } else {
                 vec![]
             },
+            after_changes: false,
         }
     }
 
