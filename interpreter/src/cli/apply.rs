@@ -291,13 +291,13 @@ fn summary(r: &Report) -> String {
 
 /// Progress: a bar on a terminal, a line on stderr per resource that changed, failed or
 /// was skipped, or every step as a JSON line on stdout with `--json`.
-struct Progress {
+pub(super) struct Progress {
     json: bool,
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    fn new(json: bool, total: usize) -> Progress {
+    pub(super) fn new(json: bool, total: usize) -> Progress {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             if let Ok(style) =
@@ -310,7 +310,7 @@ impl Progress {
         Progress { json, bar }
     }
 
-    fn done(&self) {
+    pub(super) fn done(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }

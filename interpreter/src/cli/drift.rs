@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::write_stdout;
-use crate::apply::{ApplyOptions, Outcome, Quiet};
+use crate::apply::{ApplyOptions, Outcome};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::plan::{HostPlan, Plan, PlanOptions, Status, Unit};
@@ -134,13 +134,15 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
     }
     let _lock = store.lock("drift --remediate")?;
     let run = store.begin_run(RunKind::Drift, None)?;
+    let progress =
+        super::apply::Progress::new(false, plan.hosts.iter().map(|h| h.units.len()).sum());
     let report = crate::apply::apply(
         &engine,
         &*store,
         &plan,
         run,
         &ApplyOptions::default(),
-        &Quiet,
+        &progress,
     );
     engine.close();
     store.finish_run(
@@ -151,22 +153,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
             RunStatus::Succeeded
         },
     )?;
-    for r in report
-        .results
-        .iter()
-        .filter(|r| r.outcome != Outcome::Unchanged)
-    {
-        eprintln!(
-            "  {} {} {:?}{}",
-            r.target,
-            r.id,
-            r.outcome,
-            r.message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        );
-    }
+    progress.done();
     eprintln!(
         "Remediated: {} changed, {} failed (run #{}).",
         report.count(Outcome::Changed),

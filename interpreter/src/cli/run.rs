@@ -46,30 +46,17 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let result = (|| {
         let store = SqliteStore::open(&scratch.join("run.db"))?;
         let run = store.begin_run(RunKind::Run, Some(&plan.playbook))?;
+        let progress =
+            super::apply::Progress::new(false, plan.hosts.iter().map(|h| h.units.len()).sum());
         let report = crate::apply::apply(
             &engine,
             &store,
             &plan,
             run,
             &ApplyOptions::default(),
-            &crate::apply::Quiet,
+            &progress,
         );
-        for r in report
-            .results
-            .iter()
-            .filter(|r| r.outcome != Outcome::Unchanged)
-        {
-            eprintln!(
-                "  {} {} {:?}{}",
-                r.target,
-                r.id,
-                r.outcome,
-                r.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            );
-        }
+        progress.done();
         eprintln!(
             "Run: {} changed, {} unchanged, {} failed, {} skipped.",
             report.count(Outcome::Changed),

@@ -227,27 +227,7 @@ pub fn download_temp(dest: &str) -> String {
     format!("{}/.{name}.froyo-download", dir.trim_end_matches('/'))
 }
 
-/// A mode as four octal digits (`"644"` → `"0644"`), the runner's spelling; `None` when
-/// it is not 3–4 octal digits (the schema rules that out).
-pub fn normalize_mode(mode: &str) -> Option<String> {
-    if !(3..=4).contains(&mode.len()) {
-        return None;
-    }
-    u32::from_str_radix(mode, 8)
-        .ok()
-        .map(|bits| format!("{bits:04o}"))
-}
-
-/// Modes compare numerically: `"644"` equals `"0644"`.
-pub fn same_mode(desired: &str, actual: Option<&str>) -> bool {
-    let bits = |m: &str| u32::from_str_radix(m, 8).ok();
-    actual.is_some_and(|a| bits(desired).is_some() && bits(desired) == bits(a))
-}
-
-/// An owner or group matches by name or by numeric id, as `chown` accepts either.
-pub fn same_principal(desired: &str, name: Option<&str>, id: Option<u32>) -> bool {
-    name == Some(desired) || id.is_some_and(|id| desired.parse::<u32>() == Ok(id))
-}
+pub use froyo_provider_sdk::meta::{normalize_mode, same_mode, same_principal};
 
 /// `owner:group`, `owner` or `:group` for chown; `None` when neither is given.
 pub fn chown_spec(owner: Option<&str>, group: Option<&str>) -> Option<String> {

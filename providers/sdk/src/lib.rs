@@ -39,6 +39,7 @@ pub mod diff;
 pub mod error;
 pub mod http;
 pub mod log;
+pub mod meta;
 pub mod net;
 pub mod runner;
 pub mod shell;
