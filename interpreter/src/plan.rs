@@ -28,6 +28,9 @@ pub const PLAN_VERSION: u32 = 1;
 pub struct Plan {
     pub version: u32,
     pub playbook: String,
+    /// The project root the plan was made in (`apply --plan` works from anywhere).
+    #[serde(default)]
+    pub root: Option<std::path::PathBuf>,
     pub created_ms: i64,
     /// Play names in the order they run (each is a barrier across its hosts).
     pub plays: Vec<String>,
@@ -169,6 +172,7 @@ pub fn plan(engine: &Engine, graph: &Graph, playbook: &str, opts: &PlanOptions) 
     Plan {
         version: PLAN_VERSION,
         playbook: playbook.to_owned(),
+        root: Some(engine.project.root.clone()),
         created_ms: crate::state::now_ms(),
         plays,
         hosts: results,

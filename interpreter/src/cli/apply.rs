@@ -104,7 +104,10 @@ fn replan_saved(
         path: ".".into(),
         source: e,
     })?;
-    let project = crate::project::Project::discover_dir(&cwd)?;
+    let project = match &saved.root {
+        Some(root) if root.is_dir() => crate::project::Project::at(root.clone())?,
+        _ => crate::project::Project::discover_dir(&cwd)?,
+    };
     let inventory = crate::inventory::Inventory::load(&project.root, &Default::default())?;
     let engine = Engine::new(
         project,

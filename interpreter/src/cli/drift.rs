@@ -104,6 +104,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
     let plan = Plan {
         version: crate::plan::PLAN_VERSION,
         playbook: "(recorded state)".into(),
+        root: Some(engine.project.root.clone()),
         created_ms: crate::state::now_ms(),
         plays: vec!["drift".into()],
         hosts,

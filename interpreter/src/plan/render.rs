@@ -210,6 +210,7 @@ mod tests {
         let plan = Plan {
             version: 1,
             playbook: "site.star".into(),
+            root: None,
             created_ms: 0,
             plays: vec!["default".into()],
             hosts: vec![
