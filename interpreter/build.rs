@@ -1,4 +1,5 @@
-//! Embeds the bundled stdlib (`stdlib/*.star`) and the providers' manifests and CUE schemas
+//! Embeds the bundled stdlib (`stdlib/*.star`), the bundled Rego policies (`policies/`) and
+//! the providers' manifests and CUE schemas
 //! (`providers/*/manifest.toml`, `providers/*/schema.cue`) into the `froyo` binary, so a
 //! fresh machine needs nothing next to it.
 
@@ -31,6 +32,24 @@ fn main() {
         if path.extension().is_some_and(|e| e == "star") {
             println!("cargo:rerun-if-changed={}", path.display());
             let name = path.file_name().unwrap().to_string_lossy();
+            writeln!(
+                out,
+                "    ({name:?}, include_str!({:?})),",
+                path.display().to_string()
+            )
+            .unwrap();
+        }
+    }
+    out.push_str("];\n\n");
+    // The bundled Rego policies (their `_test.rego` files are for `froyo policy test`).
+    let policies = root.join("policies");
+    println!("cargo:rerun-if-changed={}", policies.display());
+    out.push_str("/// `(file name, source)` of every bundled Rego policy.\n");
+    out.push_str("pub static POLICIES: &[(&str, &str)] = &[\n");
+    for path in sorted_entries(&policies) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".rego") && !name.ends_with("_test.rego") {
+            println!("cargo:rerun-if-changed={}", path.display());
             writeln!(
                 out,
                 "    ({name:?}, include_str!({:?})),",

@@ -27,6 +27,10 @@ pub struct CheckOptions {
     pub on: Option<String>,
     /// `--var k=v`.
     pub vars: Vec<String>,
+    /// Evaluate no policy at all.
+    pub skip_policies: bool,
+    /// Only the project's policies, not the bundled ones.
+    pub no_bundled_policies: bool,
 }
 
 /// The graph (built even when there are errors, from what was valid) and all findings.
@@ -45,6 +49,8 @@ pub struct Timings {
     pub eval: std::time::Duration,
     pub validate: std::time::Duration,
     pub graph: std::time::Duration,
+    /// Rego evaluation of the bundled and project policies.
+    pub policy: std::time::Duration,
     /// Peak resident set size after evaluation and after validation, in KiB (Linux only).
     pub peak_rss_after_eval_kib: u64,
     pub peak_rss_after_validate_kib: u64,
@@ -76,14 +82,19 @@ pub struct Resolved {
 pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
     let r = resolve(opts)?;
     let registry = Registry::for_project(&r.project)?;
-    Ok(check_with(
-        &r.project,
-        &r.inventory,
-        registry,
-        &opts.file,
-        r.on,
-        None,
-    ))
+    let mut checked = check_with(&r.project, &r.inventory, registry, &opts.file, r.on, None);
+    if !opts.skip_policies && !checked.has_errors() {
+        let started = std::time::Instant::now();
+        let policies = crate::policy::Policies::for_project(&r.project, !opts.no_bundled_policies)?;
+        let findings =
+            policies.evaluate(&crate::policy::input(&checked.graph, &r.inventory, None))?;
+        checked
+            .diagnostics
+            .extend(crate::policy::diagnostics(&findings, &checked.graph));
+        diag::sort(&mut checked.diagnostics);
+        checked.timings.policy = started.elapsed();
+    }
+    Ok(checked)
 }
 
 /// Finds the project of the playbook, reads its inventory and parses `--on`.

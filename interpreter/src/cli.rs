@@ -10,6 +10,7 @@ mod facts;
 mod graph;
 mod init;
 mod plan;
+mod policy;
 mod run;
 
 use std::io::IsTerminal;
@@ -57,6 +58,8 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Replace the project's state with a backup.
     Restore(backup::BackupArgs),
+    /// Policy tools: `froyo policy test [DIR]` runs the Rego unit tests.
+    Policy(policy::PolicyArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -78,6 +81,7 @@ impl EvalArgs {
             file: self.file.clone(),
             on: self.on.clone(),
             vars: self.vars.clone(),
+            ..Default::default()
         }
     }
 }
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Backup(a) => backup::backup(a),
         Command::Restore(a) => backup::restore(a),
+        Command::Policy(a) => policy::run(a),
     };
     match result {
         Ok(code) => code,

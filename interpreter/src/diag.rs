@@ -74,6 +74,9 @@ pub enum Code {
     /// A policy denied the plan (reserved for the policy engine).
     #[serde(rename = "E-POLICY")]
     Policy,
+    /// A policy's warning (`data.froyo.warn`).
+    #[serde(rename = "W-POLICY")]
+    PolicyWarn,
     /// The state database cannot be opened, migrated, read or written.
     #[serde(rename = "E-STATE")]
     State,
@@ -115,6 +118,7 @@ impl Code {
             Code::Target => "E-TARGET",
             Code::Provider => "E-PROVIDER",
             Code::Policy => "E-POLICY",
+            Code::PolicyWarn => "W-POLICY",
             Code::State => "E-STATE",
             Code::Locked => "E-LOCKED",
             Code::Lint => "W-LINT",
@@ -126,7 +130,7 @@ impl Code {
     /// Warnings do not fail `froyo check`.
     pub fn default_severity(self) -> Severity {
         match self {
-            Code::Lint | Code::UnguardedCmd | Code::NoHosts => Severity::Warning,
+            Code::Lint | Code::UnguardedCmd | Code::NoHosts | Code::PolicyWarn => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -184,6 +188,7 @@ impl Code {
                 "the provider reported the error class; transient and throttled errors are retried"
             }
             Code::Policy => "fix the resource or disable the rule in froyo.toml",
+            Code::PolicyWarn => "this is a warning from a policy; it does not fail the command",
             Code::State => {
                 "the state lives in .froyo/state.db; `froyo restore FILE` brings back a backup"
             }

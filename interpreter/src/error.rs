@@ -38,6 +38,16 @@ pub enum Error {
     #[diagnostic(code("E-ARG"), help("see `froyo --help`"))]
     Usage(String),
 
+    /// A policy that does not load or evaluate (a Rego error, bad `[policy]` settings).
+    #[error("policy `{}`: {message}", path.display())]
+    #[diagnostic(
+        code("E-POLICY"),
+        help(
+            "fix the Rego module or the [policy] settings; `froyo policy test` runs the policies' tests"
+        )
+    )]
+    Policy { path: PathBuf, message: String },
+
     /// The state database failed.
     #[error("state `{}`: {message}", path.display())]
     #[diagnostic(
@@ -118,6 +128,7 @@ impl Error {
             Error::Cue(_) => Diagnostic::new(Code::Eval, self.to_string()),
             Error::Usage(_) => Diagnostic::new(Code::Arg, self.to_string()),
             Error::State { .. } => Diagnostic::new(Code::State, self.to_string()),
+            Error::Policy { .. } => Diagnostic::new(Code::Policy, self.to_string()),
             Error::Locked { .. } => Diagnostic::new(Code::Locked, self.to_string()),
             Error::Provider { help, .. } => {
                 Diagnostic::new(Code::Provider, self.to_string()).help(help.clone())

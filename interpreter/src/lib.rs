@@ -16,6 +16,7 @@ pub mod facts;
 pub mod graph;
 pub mod inventory;
 pub mod plan;
+pub mod policy;
 pub mod project;
 pub mod provider_host;
 pub mod schema;

@@ -6,6 +6,7 @@ mod diagnostics;
 mod engine;
 mod examples;
 mod plays;
+mod policy;
 mod prov_firewall;
 mod prov_net;
 mod prov_pkg;

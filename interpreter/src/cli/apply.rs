@@ -46,6 +46,9 @@ pub struct ApplyArgs {
     /// Events as JSON lines on stdout instead of the plan and summary.
     #[arg(long)]
     json: bool,
+    /// Evaluate only the project's policies, not the bundled ones.
+    #[arg(long)]
+    no_bundled_policies: bool,
 }
 
 pub fn run(args: &ApplyArgs) -> Result<ExitCode, Error> {
@@ -61,8 +64,18 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Error> {
                 on: args.on.clone(),
                 vars: args.vars.clone(),
             };
-            match super::plan::evaluate_and_plan(&eval, &args.tags, args.parallelism, &runtime)? {
-                Some((engine, _graph, plan)) => (engine, plan),
+            let settings = super::plan::PlanSettings {
+                tags: args.tags.clone(),
+                parallelism: args.parallelism,
+                no_bundled_policies: args.no_bundled_policies,
+            };
+            match super::plan::evaluate_and_plan(&eval, &settings, &runtime)? {
+                Some(p) if p.denied => {
+                    p.engine.close();
+                    eprintln!("Apply refused: a policy denies this plan (E-POLICY above).");
+                    return Ok(ExitCode::from(1));
+                }
+                Some(p) => (p.engine, p.plan),
                 None => return Ok(ExitCode::from(1)),
             }
         }

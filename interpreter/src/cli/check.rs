@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{EvalArgs, eprint_diagnostics, write_stdout};
+use crate::diag::Code;
 use crate::error::Error;
 
 #[derive(Debug, Args)]
@@ -14,11 +15,21 @@ pub struct CheckArgs {
     /// Print the diagnostics as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Report only what the policies find (errors that stop evaluation still show).
+    #[arg(long)]
+    policy_only: bool,
+    /// Evaluate only the project's policies (`policies/*.rego`), not the bundled ones.
+    #[arg(long)]
+    no_bundled_policies: bool,
 }
 
 pub fn run(args: &CheckArgs) -> Result<ExitCode, Error> {
     let file = args.eval.file.display().to_string();
-    let checked = match crate::check::check(&args.eval.options()) {
+    let opts = crate::check::CheckOptions {
+        no_bundled_policies: args.no_bundled_policies,
+        ..args.eval.options()
+    };
+    let checked = match crate::check::check(&opts) {
         Ok(c) => c,
         Err(e) if args.json => {
             let out = serde_json::json!({"file": file, "ok": false, "resources": 0, "diagnostics": [e.to_diagnostic().to_json()]});
@@ -33,13 +44,20 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Error> {
     if std::env::var_os("FROYO_TIMINGS").is_some() {
         let t = checked.timings;
         eprintln!(
-            "timings: eval {:.3}s (peak RSS {} MiB), CUE validation {:.3}s (peak RSS {} MiB), graph {:.3}s",
+            "timings: eval {:.3}s (peak RSS {} MiB), CUE validation {:.3}s (peak RSS {} MiB), graph {:.3}s, policies {:.3}s",
             t.eval.as_secs_f64(),
             t.peak_rss_after_eval_kib / 1024,
             t.validate.as_secs_f64(),
             t.peak_rss_after_validate_kib / 1024,
-            t.graph.as_secs_f64()
+            t.graph.as_secs_f64(),
+            t.policy.as_secs_f64()
         );
+    }
+    let mut checked = checked;
+    if args.policy_only && !checked.has_errors() {
+        checked
+            .diagnostics
+            .retain(|d| matches!(d.code, Code::Policy | Code::PolicyWarn));
     }
     for p in &checked.prints {
         eprintln!("{p}");

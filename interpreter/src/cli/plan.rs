@@ -33,16 +33,35 @@ pub struct PlanArgs {
     /// Hosts planned at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
+    /// Evaluate only the project's policies, not the bundled ones.
+    #[arg(long)]
+    pub no_bundled_policies: bool,
 }
 
 /// Evaluates the playbook with live facts and plans it; `None` when evaluation failed
 /// (its diagnostics are printed).
+/// What a plan is made with besides the playbook.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanSettings {
+    pub tags: Vec<String>,
+    pub parallelism: usize,
+    pub no_bundled_policies: bool,
+}
+
+/// A plan and what the policies said of it.
+pub(crate) struct Planned {
+    pub engine: Engine,
+    pub plan: Plan,
+    /// A policy denied something (its diagnostics are printed).
+    pub denied: bool,
+}
+
 pub(crate) fn evaluate_and_plan(
     eval: &EvalArgs,
-    tags: &[String],
-    parallelism: usize,
+    settings: &PlanSettings,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Option<(Engine, crate::graph::Graph, Plan)>, Error> {
+) -> Result<Option<Planned>, Error> {
+    let (tags, parallelism) = (&settings.tags, settings.parallelism);
     let opts = eval.options();
     let r = crate::check::resolve(&opts)?;
     let engine = Engine::new(
@@ -70,6 +89,7 @@ pub(crate) fn evaluate_and_plan(
             path: opts.file.clone(),
             source: e,
         })?);
+    let policies = crate::policy::Policies::for_project(&r.project, !settings.no_bundled_policies)?;
     let plan = crate::plan::plan(
         &engine,
         &checked.graph,
@@ -79,7 +99,17 @@ pub(crate) fn evaluate_and_plan(
         },
     );
     eprint_diagnostics(&crate::plan::diagnostics(&plan, &checked.graph));
-    Ok(Some((engine, checked.graph, plan)))
+    let findings = policies.evaluate(&crate::policy::input(
+        &checked.graph,
+        &r.inventory,
+        Some(&plan),
+    ))?;
+    eprint_diagnostics(&crate::policy::diagnostics(&findings, &checked.graph));
+    Ok(Some(Planned {
+        engine,
+        plan,
+        denied: findings.iter().any(|f| f.deny),
+    }))
 }
 
 /// Writes the plan file, private to the user (it names every managed resource).
@@ -102,14 +132,30 @@ pub(crate) fn save(plan: &Plan, path: &std::path::Path) -> Result<(), Error> {
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let runtime = super::runtime()?;
-    let Some((engine, _graph, plan)) =
-        evaluate_and_plan(&args.eval, &args.tags, args.parallelism, &runtime)?
+    let settings = PlanSettings {
+        tags: args.tags.clone(),
+        parallelism: args.parallelism,
+        no_bundled_policies: args.no_bundled_policies,
+    };
+    let Some(Planned {
+        engine,
+        plan,
+        denied,
+    }) = evaluate_and_plan(&args.eval, &settings, &runtime)?
     else {
         return Ok(ExitCode::from(1));
     };
     engine.close();
     if let Some(out) = &args.out {
-        save(&plan, out)?;
+        if denied {
+            // `apply --plan` does not evaluate policies again: a denied plan is never saved.
+            eprintln!(
+                "plan not saved to {}: a policy denies it (see E-POLICY above)",
+                out.display()
+            );
+        } else {
+            save(&plan, out)?;
+        }
     }
     if args.json {
         write_stdout(&format!(
@@ -119,7 +165,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     } else {
         write_stdout(&crate::plan::render::text(&plan, args.diff));
     }
-    Ok(ExitCode::from(if plan.has_errors() {
+    Ok(ExitCode::from(if plan.has_errors() || denied {
         1
     } else if args.detailed_exitcode && plan.has_changes() {
         2

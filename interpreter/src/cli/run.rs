@@ -22,11 +22,23 @@ pub struct RunArgs {
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let runtime = super::runtime()?;
-    let Some((engine, _graph, plan)) =
-        super::plan::evaluate_and_plan(&args.eval, &[], args.parallelism, &runtime)?
+    let settings = super::plan::PlanSettings {
+        parallelism: args.parallelism,
+        ..Default::default()
+    };
+    let Some(super::plan::Planned {
+        engine,
+        plan,
+        denied,
+    }) = super::plan::evaluate_and_plan(&args.eval, &settings, &runtime)?
     else {
         return Ok(ExitCode::from(1));
     };
+    if denied {
+        engine.close();
+        eprintln!("Run refused: a policy denies it (E-POLICY above).");
+        return Ok(ExitCode::from(1));
+    }
     write_stdout(&crate::plan::render::text(&plan, false));
     if plan.has_errors() {
         engine.close();
