@@ -93,6 +93,9 @@ deny contains {
 	not r.id in plain_secret_ignore_ids
 	walk(r.config, [path, value])
 	is_string(value)
+	# Every credential above is at least 15 characters (a Slack token): shorter strings (modes, states,
+	# most names) are skipped before any pattern is tried.
+	count(value) >= 15
 	not plain_secret_under_marker(path)
 	some kind, pattern in plain_secret_patterns
 	plain_secret_candidate(value, kind)

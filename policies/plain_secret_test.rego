@@ -71,6 +71,8 @@ test_token_formats_denied if {
 		"glpat-abcdefghij0123456789",
 		"xoxb-123456789012-abcdefghijkl",
 		"xoxp-1234567890-abcdefgh",
+		# the shortest string the rule looks at (15 characters)
+		"xoxb-1234567890",
 		"sk_live_0123456789abcdefghijklmn",
 		"AIzaSyA0123456789abcdefghijklmnopqrstuv",
 		"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",

@@ -2,7 +2,9 @@
 //! state, diff a file, start a service) and run sandboxed in wasmtime as components of the
 //! `froyo:provider` world (`providers/wit/provider.wit`).
 //!
-//! Each provider is compiled once (and cached on disk) and pre-instantiated; every call gets
+//! A built-in provider is compiled (or read from the on-disk cache) and pre-instantiated on
+//! its first call, so a run pays only for the providers it uses; an extra provider is
+//! compiled when it is loaded, so a bad one fails early. Every call gets
 //! a fresh store with a fuel budget and a memory limit, WASI without preopens, environment,
 //! arguments or sockets, and imports that check the manifest's capabilities before a runner
 //! op is forwarded to the target. A provider's domain error is a value reported with its
@@ -78,7 +80,10 @@ impl ProviderFailure {
 
 struct Loaded {
     capabilities: Vec<String>,
-    pre: ProviderPre<CallState>,
+    /// Compiled and linked on first use (a run pays only for the providers it calls).
+    pre: std::sync::OnceLock<Result<ProviderPre<CallState>, ProviderFailure>>,
+    /// The component, kept until it is compiled.
+    wasm: &'static [u8],
 }
 
 /// The engine, the linker and every loaded provider.
@@ -98,6 +103,22 @@ impl std::fmt::Debug for ProviderHost {
         f.debug_struct("ProviderHost")
             .field("providers", &self.providers.keys().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+fn check_capabilities(name: &str, capabilities: &[String]) -> Result<(), ProviderFailure> {
+    match capabilities
+        .iter()
+        .find(|c| !KNOWN_CAPABILITIES.contains(&c.as_str()))
+    {
+        Some(c) => Err(ProviderFailure::trap(
+            name,
+            format!(
+                "unknown capability `{c}` (known: {})",
+                KNOWN_CAPABILITIES.join(", ")
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -129,11 +150,17 @@ impl ProviderHost {
         let mut host = ProviderHost::new(limits, cache_dir)?;
         for (name, manifest, _, wasm) in crate::bundled::PROVIDERS {
             if !wasm.is_empty() {
-                host.load(
-                    name,
-                    manifest_capabilities(manifest).map_err(|e| ProviderFailure::trap(name, e))?,
-                    wasm,
-                )?;
+                let capabilities =
+                    manifest_capabilities(manifest).map_err(|e| ProviderFailure::trap(name, e))?;
+                check_capabilities(name, &capabilities)?;
+                host.providers.insert(
+                    (*name).to_owned(),
+                    Loaded {
+                        capabilities,
+                        pre: std::sync::OnceLock::new(),
+                        wasm,
+                    },
+                );
             }
         }
         Ok(host)
@@ -147,28 +174,28 @@ impl ProviderHost {
         capabilities: Vec<String>,
         wasm: &[u8],
     ) -> Result<(), ProviderFailure> {
-        for c in &capabilities {
-            if !KNOWN_CAPABILITIES.contains(&c.as_str()) {
-                return Err(ProviderFailure::trap(
-                    name,
-                    format!(
-                        "unknown capability `{c}` (known: {})",
-                        KNOWN_CAPABILITIES.join(", ")
-                    ),
-                ));
-            }
-        }
+        check_capabilities(name, &capabilities)?;
+        let pre = self.link(name, wasm)?;
+        self.providers.insert(
+            name.to_owned(),
+            Loaded {
+                capabilities,
+                pre: std::sync::OnceLock::from(Ok(pre)),
+                wasm: &[],
+            },
+        );
+        Ok(())
+    }
+
+    /// Compiles (or reads from the cache) and pre-instantiates a component.
+    fn link(&self, name: &str, wasm: &[u8]) -> Result<ProviderPre<CallState>, ProviderFailure> {
         let component = self.compile(name, wasm)?;
-        let pre = self
-            .linker
+        self.linker
             .instantiate_pre(&component)
             .and_then(ProviderPre::new)
             .map_err(|e| {
                 ProviderFailure::trap(name, format!("does not fit the froyo:provider world: {e}"))
-            })?;
-        self.providers
-            .insert(name.to_owned(), Loaded { capabilities, pre });
-        Ok(())
+            })
     }
 
     /// The host for a project: the built-in providers and the extra ones its `froyo.toml`
@@ -294,8 +321,12 @@ impl ProviderHost {
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| ProviderFailure::trap(provider, e.to_string()))?;
-        let instance = loaded
+        let pre = loaded
             .pre
+            .get_or_init(|| self.link(provider, loaded.wasm))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let instance = pre
             .instantiate(&mut store)
             .map_err(|e| trap_failure(provider, &e))?;
         match f(&instance, &mut store) {

@@ -145,12 +145,12 @@ pub(crate) fn bootstrap_script(size: usize, sha256: &str, r#become: bool) -> Str
         "exec \"$f\" --unlink"
     };
     format!(
-        "umask 077; \
+        "u=$(umask); umask 077; \
          case \"$(uname -sm)\" in 'Linux x86_64') ;; *) echo \"FROYO-ERROR unsupported platform $(uname -sm): the runner is built for Linux x86_64\"; exit 97;; esac; \
          f=$(mktemp \"${{TMPDIR:-/tmp}}/.froyo-runner.XXXXXXXX\") || {{ echo \"FROYO-ERROR cannot create a private file in ${{TMPDIR:-/tmp}}\"; exit 98; }}; \
          head -c {size} > \"$f\"; \
          if [ \"$(sha256sum \"$f\" 2>/dev/null | cut -d' ' -f1)\" != \"{sha256}\" ]; then rm -f \"$f\"; echo \"FROYO-ERROR the uploaded runner's sha256 does not match (or sha256sum is missing)\"; exit 99; fi; \
-         chmod 700 \"$f\"; {exec}"
+         chmod 700 \"$f\"; umask \"$u\"; {exec}"
     )
 }
 
@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     /// Runs the real bootstrap script with `sh`, a fake `uname` first on `PATH`, and
-    /// `payload` on stdin; returns its stdout.
+    /// `payload` on stdin, under umask 027; returns its stdout.
     fn bootstrap(uname: &str, payload: &[u8], sha: &str) -> String {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
@@ -175,7 +175,11 @@ mod tests {
         let path = format!("{}:/usr/bin:/bin", bin.display());
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(bootstrap_script(payload.len(), sha, false))
+            // The login shell's umask, which the runner must get back.
+            .arg(format!(
+                "umask 027; {}",
+                bootstrap_script(payload.len(), sha, false)
+            ))
             .env("PATH", path)
             .env("TMPDIR", dir.path())
             .stdin(std::process::Stdio::piped())
@@ -201,7 +205,7 @@ mod tests {
             "{out}"
         );
         // Stands in for the runner: deletes itself like `--unlink` does, then speaks.
-        let payload = b"#!/bin/sh\nrm -f \"$0\"\necho \"ran $1\"\n";
+        let payload = b"#!/bin/sh\nrm -f \"$0\"\necho \"ran $1 umask $(umask)\"\n";
         let out = bootstrap("Linux x86_64", payload, &"0".repeat(64));
         assert!(
             out.starts_with("FROYO-ERROR the uploaded runner's sha256 does not match"),
@@ -209,7 +213,9 @@ mod tests {
         );
         // The right sha256: the payload runs (here a script standing in for the runner).
         let out = bootstrap("Linux x86_64", payload, &crate::util::sha256_hex(payload));
-        assert_eq!(out, "ran --unlink\n");
+        // It runs with the login's umask, not the 077 used while uploading: files and
+        // directories it creates get the modes the user's own shell would give them.
+        assert_eq!(out, "ran --unlink umask 0027\n");
     }
 
     #[test]
