@@ -99,16 +99,24 @@ pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
 
 /// Finds the project of the playbook, reads its inventory and parses `--on`.
 pub fn resolve(opts: &CheckOptions) -> Result<Resolved, Error> {
-    let project = Project::discover(&opts.file)?;
+    resolve_in(
+        Project::discover(&opts.file)?,
+        &opts.vars,
+        opts.on.as_deref(),
+    )
+}
+
+/// The inventory (with `--var`s) and the `--on` selector (else `[defaults] on`, else
+/// `local`) of `project`.
+pub fn resolve_in(project: Project, vars: &[String], on: Option<&str>) -> Result<Resolved, Error> {
     let mut cli_vars = Map::new();
-    for v in &opts.vars {
+    for v in vars {
         let (k, val) = parse_cli_var(v).map_err(Error::Usage)?;
         cli_vars.insert(k, val);
     }
     let inventory = Inventory::load(&project.root, &cli_vars)?;
-    let on_text = opts
-        .on
-        .clone()
+    let on_text = on
+        .map(str::to_owned)
         .or_else(|| project.settings.defaults.on.clone())
         .unwrap_or_else(|| "name=local".into());
     let on = Selector::parse(&on_text).map_err(|e| Error::Usage(format!("--on: {e}")))?;
@@ -128,7 +136,6 @@ pub fn check_with(
     on: Selector,
     facts: Option<std::sync::Arc<dyn crate::facts::FactSource>>,
 ) -> Checked {
-    let mut timings = Timings::default();
     let started = std::time::Instant::now();
     let evaluated = eval::evaluate(&EvalRequest {
         project,
@@ -138,6 +145,35 @@ pub fn check_with(
         on,
         facts,
     });
+    analyze(evaluated, started)
+}
+
+/// [`check_with`] on `source` as the text of `file` (an editor's unsaved buffer), offline.
+pub fn check_source(
+    project: &Project,
+    inventory: &Inventory,
+    registry: &'static Registry,
+    file: &Path,
+    source: String,
+    on: Selector,
+) -> Checked {
+    let started = std::time::Instant::now();
+    let req = EvalRequest {
+        project,
+        inventory,
+        registry,
+        file,
+        on,
+        facts: None,
+    };
+    analyze(eval::evaluate_source(&req, Some(source)), started)
+}
+
+/// Validates what an evaluation declared and builds the graph (the part of [`check_with`]
+/// after evaluation; the REPL calls it on its scratch graph). `started` is when the
+/// evaluation began, for the timings.
+pub fn analyze(evaluated: eval::Evaluated, started: std::time::Instant) -> Checked {
+    let mut timings = Timings::default();
     let mut diagnostics = evaluated.diagnostics;
     let mut resources = evaluated.resources;
     // Validate each distinct declaration once: default-play copies share their template's config.

@@ -9,9 +9,12 @@ mod drift;
 mod facts;
 mod graph;
 mod init;
+mod lsp;
 mod plan;
 mod policy;
+mod repl;
 mod run;
+mod secret;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,6 +63,12 @@ enum Command {
     Restore(backup::BackupArgs),
     /// Policy tools: `froyo policy test [DIR]` runs the Rego unit tests.
     Policy(policy::PolicyArgs),
+    /// Interactive Starlark with the playbook built-ins and live facts of the targets.
+    Repl(repl::ReplArgs),
+    /// Manage the project's encrypted secret store (`secrets.age`).
+    Secret(secret::SecretArgs),
+    /// Serve the language server protocol on stdin/stdout (for editors).
+    Lsp(lsp::LspArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -137,6 +146,9 @@ pub fn main() -> ExitCode {
         Command::Backup(a) => backup::backup(a),
         Command::Restore(a) => backup::restore(a),
         Command::Policy(a) => policy::run(a),
+        Command::Repl(a) => repl::run(a),
+        Command::Secret(a) => secret::run(a),
+        Command::Lsp(a) => lsp::run(a),
     };
     match result {
         Ok(code) => code,

@@ -40,6 +40,7 @@ impl Engine {
         parallelism: usize,
     ) -> Result<Engine, crate::Error> {
         let store = Arc::new(crate::state::SqliteStore::open_project(&project.root)?);
+        let masker = Masker::for_project(&project.root);
         let registry = Registry::for_project(&project)?;
         let mut providers = ProviderHost::for_project(&project, Limits::default())?;
         providers.runtime = Some(runtime.clone());
@@ -55,7 +56,7 @@ impl Engine {
             providers: Arc::new(providers),
             sessions,
             runtime,
-            masker: Masker::default(),
+            masker,
             parallelism: parallelism.max(1),
             store,
         })

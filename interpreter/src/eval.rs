@@ -12,6 +12,7 @@ mod deferred;
 mod errors;
 mod format;
 mod loader;
+pub mod repl;
 pub mod template;
 mod values;
 
@@ -57,20 +58,22 @@ pub fn dialect() -> Dialect {
 /// Starlark's own globals plus the core built-ins (built once per process).
 pub fn globals() -> &'static Globals {
     static GLOBALS: OnceLock<Globals> = OnceLock::new();
-    GLOBALS.get_or_init(|| {
-        GlobalsBuilder::extended_by(&[
-            LibraryExtension::StructType,
-            LibraryExtension::Json,
-            LibraryExtension::Print,
-            LibraryExtension::Typing,
-            LibraryExtension::Map,
-            LibraryExtension::Filter,
-            LibraryExtension::Partial,
-            LibraryExtension::SetType,
-        ])
-        .with(builtins::core_builtins)
-        .build()
-    })
+    GLOBALS.get_or_init(|| globals_builder().build())
+}
+
+/// Starlark's extensions a playbook gets, plus the core built-ins; the REPL adds its own.
+fn globals_builder() -> GlobalsBuilder {
+    GlobalsBuilder::extended_by(&[
+        LibraryExtension::StructType,
+        LibraryExtension::Json,
+        LibraryExtension::Print,
+        LibraryExtension::Typing,
+        LibraryExtension::Map,
+        LibraryExtension::Filter,
+        LibraryExtension::Partial,
+        LibraryExtension::SetType,
+    ])
+    .with(builtins::core_builtins)
 }
 
 /// Collects `print()` output; the CLI decides where it goes (stderr).
@@ -148,6 +151,12 @@ pub struct PlayInfo {
 /// Evaluates a playbook. Never panics on bad input: every problem is a diagnostic.
 #[tracing::instrument(skip_all, fields(file = %req.file.display()))]
 pub fn evaluate(req: &EvalRequest) -> Evaluated {
+    evaluate_source(req, None)
+}
+
+/// [`evaluate`] with the playbook's text given (an editor's unsaved buffer) instead of
+/// read from `req.file`.
+pub fn evaluate_source(req: &EvalRequest, source: Option<String>) -> Evaluated {
     let mut out = Evaluated::default();
     let real = match std::fs::canonicalize(req.file) {
         Ok(p) => p,
@@ -160,7 +169,7 @@ pub fn evaluate(req: &EvalRequest) -> Evaluated {
         }
     };
     let display = req.project.display_name(&real);
-    let text = match std::fs::read_to_string(&real) {
+    let text = match source.map_or_else(|| std::fs::read_to_string(&real), Ok) {
         Ok(t) => t,
         Err(e) => {
             out.diagnostics.push(Diagnostic::new(

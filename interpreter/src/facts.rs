@@ -20,6 +20,49 @@ pub const KNOWN: &[&str] = &["os.basic", "hw.cpu", "net.ifaces", "pkg.manifest"]
 pub trait FactSource: Send + Sync {
     /// One fact (`os.basic`) of one target, or why it could not be had.
     fn fact(&self, host: &str, fact: &str) -> Result<Json, TargetError>;
+
+    /// One fact of several targets (in the order given); sources that can, gather them
+    /// concurrently.
+    fn fact_of_many(&self, hosts: &[String], fact: &str) -> Vec<Result<Json, TargetError>> {
+        hosts.iter().map(|h| self.fact(h, fact)).collect()
+    }
+}
+
+/// A Ctrl-C for work that blocks on targets (the REPL): once raised, fact queries in
+/// flight end with an "interrupted" error and are not cached.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    raised: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    pub fn raise(&self) {
+        self.raised.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn reset(&self) {
+        self.raised
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves once [`raise`](Self::raise) was called (at once if it already was).
+    pub async fn raised(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_raised() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// A session being opened or open, shared by everyone who asked for it.
@@ -96,6 +139,7 @@ pub struct Facts {
     cache: Mutex<HashMap<(String, String), Result<Json, TargetError>>>,
     runtime: tokio::runtime::Handle,
     stored: Option<(Arc<dyn crate::state::Store + Send + Sync>, u64)>,
+    interrupt: Option<Arc<Interrupt>>,
 }
 
 impl Facts {
@@ -105,7 +149,62 @@ impl Facts {
             cache: Mutex::default(),
             runtime,
             stored: None,
+            interrupt: None,
         }
+    }
+
+    /// Queries end early with an error when `interrupt` is raised.
+    pub fn with_interrupt(mut self, interrupt: Arc<Interrupt>) -> Self {
+        self.interrupt = Some(interrupt);
+        self
+    }
+
+    /// `collect` of one fact, cut short by the interrupt.
+    async fn collect_one(&self, host: &str, fact: &str) -> Result<Json, TargetError> {
+        let query = async {
+            self.collect(host, &[fact]).await.and_then(|mut m| {
+                m.remove(fact).ok_or_else(|| {
+                    TargetError::new(host, format!("the runner returned no `{fact}`"))
+                })
+            })
+        };
+        match &self.interrupt {
+            None => query.await,
+            Some(i) => tokio::select! {
+                r = query => r,
+                () = i.raised() => Err(TargetError::new(host, format!("interrupted while gathering `{fact}`"))),
+            },
+        }
+    }
+
+    /// A cached fact (this run's cache, then the state's), if any.
+    fn cached(&self, host: &str, fact: &str) -> Option<Result<Json, TargetError>> {
+        if let Some(v) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(host.to_owned(), fact.to_owned()))
+        {
+            return Some(v.clone());
+        }
+        if let Some((store, _)) = &self.stored
+            && let Ok(Some(v)) = store.fact(host, fact)
+        {
+            self.remember(host, fact, &Ok(v.clone()));
+            return Some(Ok(v));
+        }
+        None
+    }
+
+    /// Caches a result, unless it was cut short by the interrupt (asking again must work).
+    fn remember(&self, host: &str, fact: &str, result: &Result<Json, TargetError>) {
+        if result.is_err() && self.interrupt.as_ref().is_some_and(|i| i.is_raised()) {
+            return;
+        }
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((host.to_owned(), fact.to_owned()), result.clone());
     }
 
     /// Also keeps facts in `store` for `ttl_secs` (0: not at all).
@@ -154,35 +253,27 @@ impl Facts {
 
 impl FactSource for Facts {
     fn fact(&self, host: &str, fact: &str) -> Result<Json, TargetError> {
-        if let Some(v) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(host.to_owned(), fact.to_owned()))
-        {
-            return v.clone();
+        if let Some(v) = self.cached(host, fact) {
+            return v;
         }
-        if let Some((store, _)) = &self.stored
-            && let Ok(Some(v)) = store.fact(host, fact)
-        {
-            self.cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert((host.to_owned(), fact.to_owned()), Ok(v.clone()));
-            return Ok(v);
-        }
-        let result = self
-            .runtime
-            .block_on(self.collect(host, &[fact]))
-            .and_then(|mut m| {
-                m.remove(fact).ok_or_else(|| {
-                    TargetError::new(host, format!("the runner returned no `{fact}`"))
-                })
-            });
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((host.to_owned(), fact.to_owned()), result.clone());
+        let result = self.runtime.block_on(self.collect_one(host, fact));
+        self.remember(host, fact, &result);
         result
+    }
+
+    fn fact_of_many(&self, hosts: &[String], fact: &str) -> Vec<Result<Json, TargetError>> {
+        let mut out: Vec<Option<Result<Json, TargetError>>> =
+            hosts.iter().map(|h| self.cached(h, fact)).collect();
+        let missing: Vec<usize> = (0..hosts.len()).filter(|&i| out[i].is_none()).collect();
+        let fetched = self.runtime.block_on(futures::future::join_all(
+            missing.iter().map(|&i| self.collect_one(&hosts[i], fact)),
+        ));
+        for (i, r) in missing.into_iter().zip(fetched) {
+            self.remember(&hosts[i], fact, &r);
+            out[i] = Some(r);
+        }
+        out.into_iter()
+            .map(|r| r.expect("every host answered"))
+            .collect()
     }
 }

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod facts;
 pub mod graph;
 pub mod inventory;
+pub mod lsp_bridge;
 pub mod plan;
 pub mod policy;
 pub mod project;

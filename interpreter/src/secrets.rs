@@ -3,8 +3,11 @@
 //! value resolved is remembered by the [`Masker`] so it can be scrubbed from anything
 //! shown or stored (plan lines, diffs, errors, events).
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value as Json;
 
@@ -28,19 +31,90 @@ impl std::fmt::Display for Unresolved {
     }
 }
 
-/// Secret values seen during the run; shared by everyone who prints or stores text.
-#[derive(Debug, Clone, Default)]
-pub struct Masker(Arc<RwLock<BTreeSet<String>>>);
+/// Reads the run's secrets and remembers every value read, so anything shown or stored
+/// can be scrubbed; shared by everyone who prints or stores text.
+#[derive(Clone, Default)]
+pub struct Masker(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    values: RwLock<BTreeSet<String>>,
+    /// The project root: `file://` stores are read relative to it (none: env:// only).
+    root: Option<PathBuf>,
+    /// Decrypted stores by file, kept for the run (in memory only).
+    stores: Mutex<HashMap<String, Arc<BTreeMap<String, String>>>>,
+}
+
+// Never the values: a `{:?}` in a log must not print them.
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.values.read().map(|v| v.len()).unwrap_or(0);
+        write!(f, "Masker({n} values)")
+    }
+}
 
 /// What a secret is replaced with.
 pub const MASK: &str = "<secret>";
 
 impl Masker {
+    /// A masker that also reads `file://` secrets from stores under `root`.
+    pub fn for_project(root: &Path) -> Masker {
+        Masker(Arc::new(Inner {
+            root: Some(root.to_owned()),
+            ..Inner::default()
+        }))
+    }
+
+    /// The value of a secret URI, remembered for masking. `env://NAME` reads the
+    /// controller's environment; `file://STORE#NAME` the project's age store `STORE`.
+    pub fn read(&self, uri: &str) -> Result<String, Unresolved> {
+        let value = self.read_uncached(uri)?;
+        self.add(&value);
+        Ok(value)
+    }
+
+    fn read_uncached(&self, uri: &str) -> Result<String, Unresolved> {
+        if let Some(name) = uri.strip_prefix("env://") {
+            return std::env::var(name).map_err(|_| {
+                Unresolved::Secret(format!(
+                    "secret `{uri}`: the environment variable `{name}` is not set"
+                ))
+            });
+        }
+        let Some((file, name)) = uri.strip_prefix("file://").and_then(|r| r.split_once('#')) else {
+            return Err(Unresolved::Secret(format!(
+                "secret `{uri}`: use env://NAME or file://STORE#NAME"
+            )));
+        };
+        let Some(root) = &self.0.root else {
+            return Err(Unresolved::Secret(format!(
+                "secret `{uri}`: file:// secrets need a project"
+            )));
+        };
+        let mut stores = self.0.stores.lock().unwrap_or_else(|e| e.into_inner());
+        let store = match stores.get(file) {
+            Some(s) => s.clone(),
+            None => {
+                let loaded = Arc::new(
+                    store::load(root, file)
+                        .map_err(|e| Unresolved::Secret(format!("secret `{uri}`: {e}")))?,
+                );
+                stores.insert(file.to_owned(), loaded.clone());
+                loaded
+            }
+        };
+        store.get(name).cloned().ok_or_else(|| {
+            Unresolved::Secret(format!(
+                "secret `{uri}`: `{file}` has no secret `{name}` (`froyo secret set {name}` adds it)"
+            ))
+        })
+    }
+
     pub fn add(&self, value: &str) {
         // Very short values would mask ordinary text everywhere; they are still never
         // stored, because configs keep `$secret` references, not values.
         if value.len() >= 4
-            && let Ok(mut set) = self.0.write()
+            && let Ok(mut set) = self.0.values.write()
         {
             set.insert(value.to_owned());
         }
@@ -48,7 +122,7 @@ impl Masker {
 
     /// `text` with every known secret value replaced by [`MASK`].
     pub fn mask(&self, text: &str) -> String {
-        let Ok(set) = self.0.read() else {
+        let Ok(set) = self.0.values.read() else {
             return text.to_owned();
         };
         // Longest first, so a secret containing another is masked whole.
@@ -64,20 +138,6 @@ impl Masker {
     }
 }
 
-/// Reads secrets by URI. `env://NAME` reads the controller's environment.
-pub fn read_secret(uri: &str) -> Result<String, Unresolved> {
-    if let Some(name) = uri.strip_prefix("env://") {
-        return std::env::var(name).map_err(|_| {
-            Unresolved::Secret(format!(
-                "secret `{uri}`: the environment variable `{name}` is not set"
-            ))
-        });
-    }
-    Err(Unresolved::Secret(format!(
-        "secret `{uri}`: only env:// secrets can be read yet (file:// needs the age store)"
-    )))
-}
-
 /// Resolves the markers of `config` for a provider call. `changed` answers whether a
 /// resource (by id) changed in this run: `None` while it has not run yet.
 pub fn resolve(
@@ -91,7 +151,7 @@ pub fn resolve(
                 && map.len() == 1
             {
                 let value = match s {
-                    Json::String(uri) => read_secret(uri)?,
+                    Json::String(uri) => masker.read(uri)?,
                     Json::Object(o) => parts(o.get("fmt"), masker, changed)?,
                     _ => return Err(Unresolved::Secret("malformed $secret".into())),
                 };
@@ -224,9 +284,7 @@ fn parts(
         if let Some(Json::String(s)) = p.get("lit") {
             out.push_str(s);
         } else if let Some(Json::String(uri)) = p.get("secret") {
-            let v = read_secret(uri)?;
-            masker.add(&v);
-            out.push_str(&v);
+            out.push_str(&masker.read(uri)?);
         } else if let Some(Json::String(d)) = p.get("deferred") {
             // Starlark's spelling, as `str(True)` would give.
             out.push_str(if changed_ref(d, changed)? {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use froyo::state::{RunStatus, SqliteStore, Store};
 
-use crate::sshd::{Project, Sshd};
+use crate::sshd::{Project, Sshd, whoami};
 use crate::{Run, froyo};
 
 /// A project directory with `froyo.toml` and an output directory for its resources.
@@ -404,13 +404,6 @@ fn a_second_concurrent_apply_is_refused() {
         second.stderr
     );
     assert!(status.success());
-}
-
-fn whoami() -> String {
-    String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 #[test]

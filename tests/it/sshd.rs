@@ -15,6 +15,14 @@ pub struct Sshd {
     child: Child,
 }
 
+/// The user the tests run as (the login user of the loopback targets).
+pub fn whoami() -> String {
+    String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 pub fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "froyo-test", "-f"])

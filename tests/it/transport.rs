@@ -11,14 +11,7 @@ use froyo::transport::{CallError, Connector};
 use serde_json::{Value, json};
 
 use crate::froyo;
-use crate::sshd::{Project, Sshd, keygen, runner_processes_under};
-
-fn whoami() -> String {
-    String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_owned()
-}
+use crate::sshd::{Project, Sshd, keygen, runner_processes_under, whoami};
 
 fn setup(dir: &Path, n: usize, user: &str) -> (Project, Vec<Sshd>) {
     let p = Project::new(&dir.join("project"));

@@ -38,30 +38,39 @@ pub fn run(args: &DocArgs) -> Result<ExitCode, Error> {
         }
         None => write_stdout(&overview(reg)),
         Some(name) => {
-            if let Some(t) = reg.get(name) {
-                if args.json {
-                    write_stdout(&format!(
-                        "{}\n",
-                        serde_json::to_string_pretty(&type_json(t)).unwrap_or_default()
-                    ));
-                } else {
-                    write_stdout(&type_page(t));
-                }
-            } else if let Some(item) = builtins.members.get(name.as_str()) {
-                write_stdout(&format!("{}\n", item.render_as_code(name)));
+            if let (Some(t), true) = (reg.get(name), args.json) {
+                write_stdout(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&type_json(t)).unwrap_or_default()
+                ));
             } else {
-                let mut names: Vec<&str> = reg.types().map(|t| t.name.as_str()).collect();
-                names.extend(builtins.members.keys().map(String::as_str));
-                let hint = crate::util::did_you_mean(name, names.iter().copied())
-                    .map(|s| format!("did you mean `{s}`? "))
-                    .unwrap_or_default();
-                return Err(Error::Usage(format!(
-                    "no resource type or built-in named `{name}`; {hint}`froyo doc` lists them all"
-                )));
+                write_stdout(&page(reg, &builtins, name).map_err(Error::Usage)?);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The doc page of a resource type or a built-in of `builtins`, or why there is none.
+pub(crate) fn page(
+    reg: &Registry,
+    builtins: &starlark::docs::DocModule,
+    name: &str,
+) -> Result<String, String> {
+    if let Some(t) = reg.get(name) {
+        Ok(type_page(t))
+    } else if let Some(item) = builtins.members.get(name) {
+        Ok(format!("{}\n", item.render_as_code(name)))
+    } else {
+        let mut names: Vec<&str> = reg.types().map(|t| t.name.as_str()).collect();
+        names.extend(builtins.members.keys().map(String::as_str));
+        let hint = crate::util::did_you_mean(name, names.iter().copied())
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        Err(format!(
+            "no resource type or built-in named `{name}`; {hint}`froyo doc` lists them all"
+        ))
+    }
 }
 
 fn overview(reg: &Registry) -> String {

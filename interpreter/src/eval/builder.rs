@@ -80,6 +80,58 @@ pub struct BuilderState {
     pub prints: Vec<String>,
 }
 
+impl BuilderState {
+    /// Copies the top-level resources onto each host of the default play.
+    pub fn instantiate_default_play(&mut self, hosts: &[String]) {
+        let st = self;
+        let templates: Vec<NodeId> = (0..st.nodes.len() as NodeId)
+            .filter(|&n| st.nodes[n as usize].host.is_none())
+            .collect();
+        let template_edges: Vec<RawEdge> = st
+            .edges
+            .iter()
+            .filter(|e| st.nodes[e.to as usize].host.is_none())
+            .cloned()
+            .collect();
+        for h in hosts {
+            for &t in &templates {
+                let mut copy = st.nodes[t as usize].clone();
+                copy.host = Some(h.clone());
+                copy.template = Some(t);
+                let id = st.nodes.len() as NodeId;
+                st.index.insert(
+                    (
+                        copy.host.clone(),
+                        copy.rtype.name.clone(),
+                        copy.name.clone(),
+                    ),
+                    id,
+                );
+                st.nodes.push(copy);
+                st.instances.insert((t, h.clone()), id);
+            }
+            for e in &template_edges {
+                let from = st.instances[&(e.from, h.clone())];
+                let to = st.instances[&(e.to, h.clone())];
+                st.edges.push(RawEdge {
+                    from,
+                    to,
+                    ..e.clone()
+                });
+            }
+        }
+    }
+
+    /// Forgets every node and edge for identity checks (the REPL's `:clear`); the nodes
+    /// stay in `nodes` so handles to them remain valid. Returns how many there were.
+    pub fn forget(&mut self) -> usize {
+        self.index.clear();
+        self.instances.clear();
+        self.edges.clear();
+        self.nodes.len()
+    }
+}
+
 /// The `Evaluator::extra` of every evaluation of one playbook.
 #[derive(ProvidesStaticType)]
 pub struct EvalContext {
@@ -171,42 +223,6 @@ impl EvalContext {
 
     /// Copies the top-level resources onto each host of the default play.
     pub fn instantiate_default_play(&self, hosts: &[String]) {
-        let mut st = self.state.borrow_mut();
-        let templates: Vec<NodeId> = (0..st.nodes.len() as NodeId)
-            .filter(|&n| st.nodes[n as usize].host.is_none())
-            .collect();
-        let template_edges: Vec<RawEdge> = st
-            .edges
-            .iter()
-            .filter(|e| st.nodes[e.to as usize].host.is_none())
-            .cloned()
-            .collect();
-        for h in hosts {
-            for &t in &templates {
-                let mut copy = st.nodes[t as usize].clone();
-                copy.host = Some(h.clone());
-                copy.template = Some(t);
-                let id = st.nodes.len() as NodeId;
-                st.index.insert(
-                    (
-                        copy.host.clone(),
-                        copy.rtype.name.clone(),
-                        copy.name.clone(),
-                    ),
-                    id,
-                );
-                st.nodes.push(copy);
-                st.instances.insert((t, h.clone()), id);
-            }
-            for e in &template_edges {
-                let from = st.instances[&(e.from, h.clone())];
-                let to = st.instances[&(e.to, h.clone())];
-                st.edges.push(RawEdge {
-                    from,
-                    to,
-                    ..e.clone()
-                });
-            }
-        }
+        self.state.borrow_mut().instantiate_default_play(hosts);
     }
 }

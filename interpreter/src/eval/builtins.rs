@@ -569,23 +569,20 @@ pub fn core_builtins(builder: &mut GlobalsBuilder) {
     /// A secret by URI: `env://NAME` or `file://secrets.age#NAME`. The value is resolved
     /// only when a resource needs it and never appears in output, plans or state.
     fn secret(#[starlark(require = pos)] uri: &str) -> anyhow::Result<Secret> {
-        let valid_name = |n: &str| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-        };
+        use crate::secrets::store::{store_path, valid_name};
         let ok = if let Some(name) = uri.strip_prefix("env://") {
             valid_name(name)
         } else if let Some(rest) = uri.strip_prefix("file://") {
-            rest.split_once('#')
-                .is_some_and(|(path, key)| !path.is_empty() && valid_name(key))
+            rest.split_once('#').is_some_and(|(path, key)| {
+                store_path(std::path::Path::new("/"), path).is_ok() && valid_name(key)
+            })
         } else {
             false
         };
         if !ok {
             return Err(
                 CodedError::new(Code::Arg, format!("`{uri}` is not a secret URI"))
-                    .help("use `env://NAME` or `file://secrets.age#NAME`")
+                    .help("use `env://NAME` or `file://secrets.age#NAME` (a store inside the project; names of letters, digits, `_`, `-`, `.`)")
                     .into(),
             );
         }

@@ -523,7 +523,7 @@ impl<'v> StarlarkValue<'v> for Facts {
 
 /// A fact as Starlark: objects become structs (`host.facts.os.basic.distro`), except the
 /// package manifest, a dict keyed by package name (`"nginx" in ...manifest`).
-fn fact_value<'v>(heap: Heap<'v>, v: &Json, top_is_dict: bool) -> Value<'v> {
+pub(super) fn fact_value<'v>(heap: Heap<'v>, v: &Json, top_is_dict: bool) -> Value<'v> {
     use starlark::values::dict::AllocDict;
     use starlark::values::structs::AllocStruct;
     match v {
