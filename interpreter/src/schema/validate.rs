@@ -106,18 +106,20 @@ impl Validator {
         let mut out: Vec<Option<Result<Json, Vec<FieldError>>>> = vec![None; configs.len()];
         for chunk_start in (0..configs.len()).step_by(BATCH) {
             let chunk_end = (chunk_start + BATCH).min(configs.len());
-            let mut pending: Vec<usize> = (chunk_start..chunk_end).collect();
-            while !pending.is_empty() {
-                match self.run(ty, configs, &pending)? {
+            // Groups still to check; a failing group is split, so K bad configs among N
+            // cost about K·log(N) CUE calls on ever smaller groups, not K calls over all N.
+            let mut groups: Vec<Vec<usize>> = vec![(chunk_start..chunk_end).collect()];
+            while let Some(mut group) = groups.pop() {
+                match self.run(ty, configs, &group)? {
                     Ok(mut exported) => {
-                        for i in pending.drain(..) {
+                        for i in group {
                             let v = exported.remove(&key(i)).unwrap_or(Json::Null);
                             out[i] = Some(Ok(v));
                         }
                     }
                     Err(msg) => {
-                        // Find the config CUE complained about; if the path does not name
-                        // one, check them one by one.
+                        // The config CUE complained about, when its path names one; else
+                        // the first of the group if it is alone.
                         let culprit = parse_error(&msg)
                             .and_then(|(path, _)| {
                                 path.split('.')
@@ -125,17 +127,18 @@ impl Validator {
                                     .and_then(|k| k.strip_prefix('r'))
                                     .and_then(|n| n.parse().ok())
                             })
-                            .filter(|i| pending.contains(i));
-                        let suspects: Vec<usize> = match culprit {
-                            Some(i) => vec![i],
-                            None => pending.clone(),
-                        };
-                        for i in suspects {
-                            match self.validate_one(ty, &configs[i])? {
-                                Ok(v) => out[i] = Some(Ok(v)),
-                                Err(errs) => out[i] = Some(Err(errs)),
-                            }
-                            pending.retain(|p| *p != i);
+                            .filter(|i| group.contains(i))
+                            .or_else(|| (group.len() == 1).then(|| group[0]));
+                        if let Some(i) = culprit {
+                            out[i] = Some(self.validate_one(ty, &configs[i])?);
+                            group.retain(|p| *p != i);
+                        }
+                        if group.len() > 1 {
+                            let rest = group.split_off(group.len() / 2);
+                            groups.push(rest);
+                        }
+                        if !group.is_empty() {
+                            groups.push(group);
                         }
                     }
                 }
@@ -309,5 +312,38 @@ mod tests {
             parse_error("cue: marshal error: r0.path: field is required but not present"),
             Some(("r0.path".into(), "field is required but not present".into()))
         );
+    }
+
+    /// Many bad configs interleaved with good ones in one batch: each bad one gets its
+    /// own field error (found by splitting failing groups), each good one its defaults.
+    #[test]
+    fn a_batch_with_many_errors_reports_each_one() {
+        let ty = crate::schema::Registry::builtin()
+            .get("linux.file::file")
+            .unwrap()
+            .clone();
+        let configs: Vec<Json> = (0..40)
+            .map(|i| {
+                if i % 3 == 0 {
+                    serde_json::json!({"path": format!("/srv/f{i}"), "mdoe": "0644"})
+                } else {
+                    serde_json::json!({"path": format!("/srv/f{i}"), "mode": "0644"})
+                }
+            })
+            .collect();
+        let mut v = Validator::new().unwrap();
+        let results = v.validate(&ty, &configs).unwrap();
+        for (i, r) in results.iter().enumerate() {
+            match r {
+                Err(errs) => {
+                    assert_eq!(i % 3, 0, "config {i} should pass: {errs:?}");
+                    assert!(errs.iter().any(|e| e.field == "mdoe"), "{i}: {errs:?}");
+                }
+                Ok(v) => {
+                    assert_ne!(i % 3, 0, "config {i} should fail");
+                    assert_eq!(v["path"], format!("/srv/f{i}"));
+                }
+            }
+        }
     }
 }
