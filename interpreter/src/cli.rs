@@ -10,6 +10,7 @@ mod facts;
 mod graph;
 mod init;
 mod lsp;
+mod onboard;
 mod plan;
 mod policy;
 mod repl;
@@ -67,6 +68,8 @@ enum Command {
     Repl(repl::ReplArgs),
     /// Manage the project's encrypted secret store (`secrets.age`).
     Secret(secret::SecretArgs),
+    /// First contact with hosts (`ssh`), and undoing it (`rollback`).
+    Onboard(onboard::OnboardArgs),
     /// Serve the language server protocol on stdin/stdout (for editors).
     Lsp(lsp::LspArgs),
 }
@@ -148,6 +151,7 @@ pub fn main() -> ExitCode {
         Command::Policy(a) => policy::run(a),
         Command::Repl(a) => repl::run(a),
         Command::Secret(a) => secret::run(a),
+        Command::Onboard(a) => onboard::run(a),
         Command::Lsp(a) => lsp::run(a),
     };
     match result {

@@ -83,6 +83,9 @@ pub enum Code {
     /// Another `froyo` process holds the project's writer lock.
     #[serde(rename = "E-LOCKED")]
     Locked,
+    /// `froyo onboard ssh` or its rollback failed.
+    #[serde(rename = "E-ONBOARD")]
+    Onboard,
     /// A Starlark lint finding.
     #[serde(rename = "W-LINT")]
     Lint,
@@ -121,6 +124,7 @@ impl Code {
             Code::PolicyWarn => "W-POLICY",
             Code::State => "E-STATE",
             Code::Locked => "E-LOCKED",
+            Code::Onboard => "E-ONBOARD",
             Code::Lint => "W-LINT",
             Code::UnguardedCmd => "W-UNGUARDED-CMD",
             Code::NoHosts => "W-NO-HOSTS",
@@ -194,6 +198,9 @@ impl Code {
             }
             Code::Locked => {
                 "wait for the other run to finish; a lock whose process died is taken over automatically"
+            }
+            Code::Onboard => {
+                "see docs/onboarding.md; every step is idempotent, so onboarding again is safe"
             }
             Code::Lint => "this is a warning; it does not fail `froyo check`",
             Code::UnguardedCmd => {

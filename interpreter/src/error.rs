@@ -66,6 +66,15 @@ pub enum Error {
     )]
     Locked { holder: String },
 
+    /// Onboarding or its rollback failed; `message` says what was (and was not) changed.
+    #[error("onboarding `{target}`: {message}")]
+    #[diagnostic(code("E-ONBOARD"), help("{help}"))]
+    Onboard {
+        target: String,
+        message: String,
+        help: String,
+    },
+
     /// An extra provider named in `froyo.toml` that cannot be used.
     #[error("provider `{}`: {message}", path.display())]
     #[diagnostic(code("E-PROVIDER"), help("{help}"))]
@@ -132,6 +141,9 @@ impl Error {
             Error::Locked { .. } => Diagnostic::new(Code::Locked, self.to_string()),
             Error::Provider { help, .. } => {
                 Diagnostic::new(Code::Provider, self.to_string()).help(help.clone())
+            }
+            Error::Onboard { help, .. } => {
+                Diagnostic::new(Code::Onboard, self.to_string()).help(help.clone())
             }
         }
     }

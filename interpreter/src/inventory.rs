@@ -94,17 +94,41 @@ impl Inventory {
         }
     }
 
-    /// Reads `<root>/inventory.toml` if present.
+    /// Reads `<root>/inventory.toml` if present, plus the targets onboarded with `froyo
+    /// onboard ssh` (kept in the state; an inventory entry of the same name wins).
     pub fn load(root: &Path, cli_vars: &Map<String, Json>) -> Result<Inventory, Error> {
         let path = root.join("inventory.toml");
-        if !path.is_file() {
-            return Ok(Inventory::local_only(cli_vars));
+        let mut inventory = if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            Inventory::parse(&crate::project::display_path(root, &path), &text, cli_vars)?
+        } else {
+            Inventory::local_only(cli_vars)
+        };
+        if root.join(".froyo").join("state.db").is_file() {
+            use crate::state::Store;
+            let store = crate::state::SqliteStore::open_project(root)?;
+            for t in store.onboarded()? {
+                if inventory.targets.iter().any(|o| o.name == t.name) {
+                    continue;
+                }
+                let mut vars = inventory.defaults.vars.clone();
+                vars.extend(cli_vars.clone());
+                inventory.targets.push(Target {
+                    name: t.name,
+                    address: t.address,
+                    user: Some(t.user),
+                    port: None,
+                    key: None,
+                    labels: t.labels,
+                    vars,
+                });
+            }
+            inventory.targets.sort_by(|a, b| a.name.cmp(&b.name));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        Inventory::parse(&crate::project::display_path(root, &path), &text, cli_vars)
+        Ok(inventory)
     }
 
     pub fn parse(

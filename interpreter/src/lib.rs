@@ -16,6 +16,7 @@ pub mod facts;
 pub mod graph;
 pub mod inventory;
 pub mod lsp_bridge;
+pub mod onboard;
 pub mod plan;
 pub mod policy;
 pub mod project;

@@ -79,6 +79,22 @@ pub struct Event {
     pub data: Json,
 }
 
+/// A target onboarded with `froyo onboard ssh`: how to reach it, the host key trusted on
+/// first use, its labels, and what onboarding changed on it (for rollback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnboardedTarget {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// The user froyo logs in as from now on.
+    pub user: String,
+    /// `SHA256:…` of the host key recorded in `.froyo/known_hosts`.
+    pub fingerprint: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `{"user_created": bool, "sudoers": name|null, "sshd_dropin": name|null, …}`.
+    pub changes: Json,
+}
+
 /// What the last successful apply of one resource left behind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceRecord {
@@ -144,6 +160,15 @@ pub trait Store {
     fn forget_facts(&self, target: &str) -> Result<()>;
 
     fn audit(&self, action: &str, detail: &Json) -> Result<()>;
+
+    /// Records (or replaces) a target onboarded with `froyo onboard ssh`.
+    fn put_onboarded(&self, t: &OnboardedTarget) -> Result<()>;
+
+    /// Every onboarded target, by name.
+    fn onboarded(&self) -> Result<Vec<OnboardedTarget>>;
+
+    /// Forgets an onboarded target (after `froyo onboard rollback`).
+    fn remove_onboarded(&self, name: &str) -> Result<()>;
 
     /// A consistent copy of the whole state, taken while others may be writing.
     fn backup(&self, to: &std::path::Path) -> Result<()>;

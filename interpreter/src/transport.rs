@@ -9,6 +9,8 @@ mod local;
 mod session;
 mod ssh;
 
+pub use ssh::{Auth, HostKey};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -105,6 +107,37 @@ impl Connector {
                 user,
                 key,
             },
+            &self.known_hosts,
+            r#become,
+            self.connect_timeout,
+            self.start_timeout,
+        )
+        .await
+    }
+}
+
+impl Connector {
+    /// Onboarding's first contact: logs in to `host:port` as `user` with `auth`, trusting
+    /// an unknown host key (returned, for the caller to record once onboarding worked);
+    /// a key that differs from the one recorded is still refused.
+    pub async fn open_onboarding(
+        &self,
+        name: &str,
+        host: &str,
+        port: u16,
+        user: &str,
+        auth: &Auth,
+        r#become: bool,
+    ) -> Result<(Session, HostKey), TargetError> {
+        ssh::start_onboarding(
+            &ssh::SshTarget {
+                name: name.to_owned(),
+                host: host.to_owned(),
+                port,
+                user: user.to_owned(),
+                key: self.default_key.clone(),
+            },
+            auth,
             &self.known_hosts,
             r#become,
             self.connect_timeout,

@@ -6,6 +6,7 @@ mod diagnostics;
 mod engine;
 mod examples;
 mod lsp;
+mod onboard;
 mod plays;
 mod policy;
 mod prov_firewall;

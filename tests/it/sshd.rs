@@ -43,6 +43,17 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts sshd in `dir`, accepting the public key in `authorized_keys` for every user.
     pub fn start(dir: &Path, authorized_keys: &str) -> Sshd {
+        Sshd::start_with(dir, authorized_keys, false)
+    }
+
+    /// Like a stock server, for onboarding: reads the system's drop-ins first
+    /// (`Include /etc/ssh/sshd_config.d/*.conf`, where a lock-down goes), accepts
+    /// passwords, and users' own `~/.ssh/authorized_keys`.
+    pub fn start_stock(dir: &Path) -> Sshd {
+        Sshd::start_with(dir, "", true)
+    }
+
+    fn start_with(dir: &Path, authorized_keys: &str, stock: bool) -> Sshd {
         std::fs::create_dir_all(dir).unwrap();
         // sshd refuses to start without its privilege-separation directory.
         std::fs::create_dir_all("/run/sshd").unwrap();
@@ -58,15 +69,30 @@ impl Sshd {
         for _attempt in 0..10 {
             let port = free_port();
             let config = dir.join("sshd_config");
+            let auth = if stock {
+                // sshd keeps the first value it reads: the drop-ins come first.
+                "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n".to_owned()
+            } else {
+                format!(
+                    "AuthorizedKeysFile {}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n",
+                    dir.display()
+                )
+            };
             std::fs::write(
                 &config,
                 format!(
-                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {dir}/sshd.pid\nAuthorizedKeysFile {dir}/authorized_keys\n\
-                     PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
-                     UsePAM no\nStrictModes no\nLogLevel ERROR\nSetEnv TMPDIR={tmp}\n",
+                    "{auth}Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {dir}/sshd.pid\n\
+                     PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
+                     UsePAM no\nStrictModes no\nLogLevel ERROR\n{setenv}",
                     hk = host_key.display(),
                     dir = dir.display(),
-                    tmp = tmp.display(),
+                    // Other users cannot enter the test's private temp dir: stock sessions
+                    // use the system's /tmp.
+                    setenv = if stock {
+                        String::new()
+                    } else {
+                        format!("SetEnv TMPDIR={}\n", tmp.display())
+                    },
                 ),
             )
             .unwrap();

@@ -89,6 +89,19 @@ const MIGRATIONS: &[&str] = &[
         heartbeat_ms INTEGER NOT NULL
     );
     "#,
+    // 2: targets onboarded with `froyo onboard ssh` (user, host key, labels, and what
+    // onboarding changed, so `onboard rollback` can undo exactly that).
+    r#"
+    CREATE TABLE onboarded (
+        name        TEXT PRIMARY KEY,
+        address     TEXT NOT NULL,
+        user        TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        changes     TEXT NOT NULL,
+        onboarded_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -109,7 +122,18 @@ pub fn migrate(conn: &mut Connection) -> Result<(), String> {
         .enumerate()
         .skip(usize::try_from(current).unwrap_or(0))
     {
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        // IMMEDIATE takes the write lock first, and the version is read again under it:
+        // two processes opening a new database at once (an apply and a `froyo` next to
+        // it) must not both run the same step.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if now > i64::try_from(i).unwrap_or(i64::MAX) {
+            continue;
+        }
         tx.execute_batch(sql)
             .map_err(|e| format!("migration {}: {e}", i + 1))?;
         tx.pragma_update(

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 
 use super::{
-    Event, LockGuard, PlanUnit, ResourceRecord, Result, Run, RunId, RunKind, RunStatus, Store,
-    lock, migrations, now_ms,
+    Event, LockGuard, OnboardedTarget, PlanUnit, ResourceRecord, Result, Run, RunId, RunKind,
+    RunStatus, Store, lock, migrations, now_ms,
 };
 use crate::error::Error;
 
@@ -403,6 +403,47 @@ impl Store for SqliteStore {
         })
     }
 
+    fn put_onboarded(&self, t: &OnboardedTarget) -> Result<()> {
+        let labels = serde_json::to_string(&t.labels).unwrap_or_default();
+        let changes = t.changes.to_string();
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO onboarded (name, address, user, fingerprint, labels, changes, onboarded_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![t.name, t.address, t.user, t.fingerprint, labels, changes, now_ms()],
+            )
+            .map(drop)
+        })
+    }
+
+    fn onboarded(&self) -> Result<Vec<OnboardedTarget>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT name, address, user, fingerprint, labels, changes FROM onboarded ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let labels: String = r.get(4)?;
+                let changes: String = r.get(5)?;
+                Ok(OnboardedTarget {
+                    name: r.get(0)?,
+                    address: r.get(1)?,
+                    user: r.get(2)?,
+                    fingerprint: r.get(3)?,
+                    labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    changes: serde_json::from_str(&changes).unwrap_or(Json::Null),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn remove_onboarded(&self, name: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM onboarded WHERE name = ?1", params![name])
+                .map(drop)
+        })
+    }
+
     fn put_fact(&self, target: &str, name: &str, value: &Json, ttl_secs: u64) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -491,6 +532,25 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         pid
+    }
+
+    /// Two processes (here threads with their own connections) creating the same new
+    /// database at once both succeed: a migration step runs once, under the write lock.
+    #[test]
+    fn concurrent_first_opens_migrate_once() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().to_owned();
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let root = root.clone();
+                    std::thread::spawn(move || SqliteStore::open_project(&root).map(drop))
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,11 @@ struct Verifier {
     port: u16,
     known_hosts: PathBuf,
     problem: Arc<Mutex<Option<KeyProblem>>>,
+    /// Trust on first use (onboarding only): an unknown key is accepted; a changed one
+    /// is still refused.
+    tofu: bool,
+    /// The key the server presented.
+    seen: Arc<Mutex<Option<russh::keys::PublicKey>>>,
 }
 
 impl client::Handler for Verifier {
@@ -56,6 +61,7 @@ impl client::Handler for Verifier {
             }
         };
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
         let verdict = if self.known_hosts.exists() {
             russh::keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts)
         } else {
@@ -63,6 +69,7 @@ impl client::Handler for Verifier {
         };
         let problem = match verdict {
             Ok(true) => return Ok(true),
+            Ok(false) if self.tofu => return Ok(true),
             Ok(false) => KeyProblem::Unknown { fingerprint },
             Err(russh::keys::Error::KeyChanged { line }) => {
                 KeyProblem::Changed { fingerprint, line }
@@ -79,6 +86,20 @@ impl client::Handler for Verifier {
 /// Keeps the SSH connection open for the life of the session.
 struct ConnectionGuard(#[allow(dead_code)] Mutex<client::Handle<Verifier>>);
 
+/// How to log in.
+pub enum Auth {
+    Key(PathBuf),
+    Password(String),
+}
+
+/// The host key a server presented.
+#[derive(Debug, Clone)]
+pub struct HostKey {
+    pub key: russh::keys::PublicKey,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+}
+
 pub async fn start(
     t: &SshTarget,
     known_hosts: &Path,
@@ -86,6 +107,35 @@ pub async fn start(
     connect_timeout: Duration,
     start_timeout: Duration,
 ) -> Result<Session, TargetError> {
+    let (handle, _) = connect(t, known_hosts, false, connect_timeout).await?;
+    let handle = authenticate(handle, t, &Auth::Key(t.key.clone())).await?;
+    start_runner(handle, t, r#become, start_timeout).await
+}
+
+/// Onboarding's connection: trusts an unknown host key (and returns it, so the caller
+/// records it once the host is set up), logs in with a password or a key.
+pub async fn start_onboarding(
+    t: &SshTarget,
+    auth: &Auth,
+    known_hosts: &Path,
+    r#become: bool,
+    connect_timeout: Duration,
+    start_timeout: Duration,
+) -> Result<(Session, HostKey), TargetError> {
+    let (handle, key) = connect(t, known_hosts, true, connect_timeout).await?;
+    let key = key.ok_or_else(|| TargetError::new(&t.name, "the server presented no host key"))?;
+    let handle = authenticate(handle, t, auth).await?;
+    let session = start_runner(handle, t, r#become, start_timeout).await?;
+    let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+    Ok((session, HostKey { key, fingerprint }))
+}
+
+async fn connect(
+    t: &SshTarget,
+    known_hosts: &Path,
+    tofu: bool,
+    connect_timeout: Duration,
+) -> Result<(client::Handle<Verifier>, Option<russh::keys::PublicKey>), TargetError> {
     let err = |m: String| TargetError::new(&t.name, m);
     let where_ = format!("{}@{}:{}", t.user, t.host, t.port);
     let config = client::Config {
@@ -95,18 +145,21 @@ pub async fn start(
         ..Default::default()
     };
     let problem = Arc::new(Mutex::new(None));
+    let seen = Arc::new(Mutex::new(None));
     let verifier = Verifier {
         host: t.host.clone(),
         port: t.port,
         known_hosts: known_hosts.to_owned(),
         problem: problem.clone(),
+        tofu,
+        seen: seen.clone(),
     };
     let connected = tokio::time::timeout(
         connect_timeout,
         client::connect(Arc::new(config), (t.host.as_str(), t.port), verifier),
     )
     .await;
-    let mut handle = match connected {
+    let handle = match connected {
         Err(_) => {
             return Err(err(format!(
                 "no SSH connection to {where_} within {}s",
@@ -136,25 +189,101 @@ pub async fn start(
             });
         }
     };
-    let key = russh::keys::load_secret_key(&t.key, None)
-        .map_err(|e| err(format!("cannot load the SSH key `{}`: {e}", t.key.display())).help("set `key` for the target in inventory.toml, or create the project key with `froyo init`"))?;
-    let hash = handle
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten();
-    let auth = handle
-        .authenticate_publickey(
-            t.user.clone(),
-            PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-        )
-        .await
-        .map_err(|e| err(format!("authentication as `{}` failed: {e}", t.user)))?;
-    if !auth.success() {
-        return Err(err(format!("the key `{}` was refused for {where_}", t.key.display()))
-            .help("add the project's public key to the user's authorized_keys (`froyo onboard ssh` does this)"));
+    let key = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok((handle, key))
+}
+
+async fn authenticate(
+    mut handle: client::Handle<Verifier>,
+    t: &SshTarget,
+    auth: &Auth,
+) -> Result<client::Handle<Verifier>, TargetError> {
+    let err = |m: String| TargetError::new(&t.name, m);
+    let where_ = format!("{}@{}:{}", t.user, t.host, t.port);
+    let failed = |e: russh::Error| err(format!("authentication as `{}` failed: {e}", t.user));
+    match auth {
+        Auth::Key(path) => {
+            let key = russh::keys::load_secret_key(path, None)
+                .map_err(|e| err(format!("cannot load the SSH key `{}`: {e}", path.display())).help("set `key` for the target in inventory.toml, or create the project key with `froyo init`"))?;
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+            let auth = handle
+                .authenticate_publickey(
+                    t.user.clone(),
+                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                )
+                .await
+                .map_err(failed)?;
+            if !auth.success() {
+                return Err(err(format!("the key `{}` was refused for {where_}", path.display()))
+                    .help("add the project's public key to the user's authorized_keys (`froyo onboard ssh` does this)"));
+            }
+        }
+        Auth::Password(password) => {
+            let ok = handle
+                .authenticate_password(t.user.clone(), password.clone())
+                .await
+                .map_err(failed)?
+                .success()
+                || keyboard_interactive(&mut handle, &t.user, password)
+                    .await
+                    .map_err(failed)?;
+            if !ok {
+                return Err(err(format!("the password was refused for {where_}"))
+                    .help("check the user and password; the server must allow password or keyboard-interactive logins for onboarding"));
+            }
+        }
     }
+    Ok(handle)
+}
+
+/// Keyboard-interactive login answering every prompt that does not echo with the password.
+async fn keyboard_interactive(
+    handle: &mut client::Handle<Verifier>,
+    user: &str,
+    password: &str,
+) -> Result<bool, russh::Error> {
+    use russh::client::KeyboardInteractiveAuthResponse as R;
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user.to_owned(), None)
+        .await?;
+    // A server may ask several rounds (or send empty ones); a few are enough.
+    for _ in 0..5 {
+        match reply {
+            R::Success => return Ok(true),
+            R::Failure { .. } => return Ok(false),
+            R::InfoRequest { prompts, .. } => {
+                let answers = prompts
+                    .iter()
+                    .map(|p| {
+                        if p.echo {
+                            String::new()
+                        } else {
+                            password.to_owned()
+                        }
+                    })
+                    .collect();
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+async fn start_runner(
+    handle: client::Handle<Verifier>,
+    t: &SshTarget,
+    r#become: bool,
+    start_timeout: Duration,
+) -> Result<Session, TargetError> {
+    let err = |m: String| TargetError::new(&t.name, m);
+    let where_ = format!("{}@{}:{}", t.user, t.host, t.port);
     let channel = handle
         .channel_open_session()
         .await
