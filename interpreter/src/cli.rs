@@ -173,6 +173,15 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, crate::error::Error> 
         .map_err(|e| crate::error::Error::Usage(format!("cannot start the async runtime: {e}")))
 }
 
+/// The project of the current directory (the nearest ancestor with `froyo.toml`).
+pub(crate) fn cwd_project() -> Result<crate::project::Project, crate::error::Error> {
+    let cwd = std::env::current_dir().map_err(|e| crate::error::Error::Io {
+        path: ".".into(),
+        source: e,
+    })?;
+    crate::project::Project::discover_dir(&cwd)
+}
+
 /// Writes to stdout; a closed pipe (`froyo graph … | head`) is not an error.
 pub(crate) fn write_stdout(text: &str) {
     use std::io::Write;

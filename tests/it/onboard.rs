@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use froyo::state::Store;
 
-use crate::Run;
+use crate::froyo_stdin;
 use crate::sshd::Sshd;
 
 /// The tests share the machine's sshd drop-in directory.
@@ -75,31 +75,6 @@ impl Drop for Users {
         }
         let _ = std::fs::remove_file(DROPIN);
         let _ = std::fs::remove_file(BROKEN);
-    }
-}
-
-fn froyo_stdin(cwd: &Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_froyo"))
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

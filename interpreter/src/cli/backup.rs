@@ -16,11 +16,7 @@ pub struct BackupArgs {
 }
 
 fn store() -> Result<SqliteStore, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
-    let project = crate::project::Project::discover_dir(&cwd)?;
+    let project = super::cwd_project()?;
     SqliteStore::open_project(&project.root)
 }
 

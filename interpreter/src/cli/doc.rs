@@ -21,11 +21,7 @@ pub struct DocArgs {
 
 pub fn run(args: &DocArgs) -> Result<ExitCode, Error> {
     // The project of the current directory may add providers of its own.
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
-    let reg = Registry::for_project(&crate::project::Project::discover_dir(&cwd)?)?;
+    let reg = Registry::for_project(&super::cwd_project()?)?;
     let builtins = crate::eval::globals().documentation();
     match &args.name {
         None if args.json => {

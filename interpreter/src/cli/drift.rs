@@ -30,11 +30,7 @@ pub struct DriftArgs {
 }
 
 pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
-    let project = crate::project::Project::discover_dir(&cwd)?;
+    let project = super::cwd_project()?;
     let inventory = crate::inventory::Inventory::load(&project.root, &Default::default())?;
     let selected: Option<Vec<String>> = match &args.on {
         Some(on) => {

@@ -12,7 +12,6 @@ use crate::diag::{Code, Diagnostic};
 use crate::error::Error;
 use crate::facts::{Facts, KNOWN, Sessions};
 use crate::inventory::Inventory;
-use crate::project::Project;
 use crate::selector::Selector;
 use crate::transport::Connector;
 
@@ -38,11 +37,7 @@ pub struct FactsArgs {
 }
 
 pub fn run(args: &FactsArgs) -> Result<ExitCode, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
-    let project = Project::discover_dir(&cwd)?;
+    let project = super::cwd_project()?;
     let inventory = Inventory::load(&project.root, &Map::new())?;
     let sel = Selector::parse(&args.on).map_err(|e| Error::Usage(format!("--on: {e}")))?;
     let names: Vec<String> = inventory

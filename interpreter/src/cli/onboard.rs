@@ -140,11 +140,7 @@ struct BatchHost {
 }
 
 pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
-    let project = crate::project::Project::discover_dir(&cwd)?;
+    let project = super::cwd_project()?;
     let connector = Connector::for_project(&project.root);
     let pubkey_path = connector.default_key.with_extension("pub");
     let public_key = std::fs::read_to_string(&pubkey_path).map_err(|_| {

@@ -65,13 +65,7 @@ struct Shell {
 pub fn run(args: &ReplArgs) -> Result<ExitCode, Error> {
     let project = match &args.file {
         Some(f) => Project::discover(f)?,
-        None => {
-            let cwd = std::env::current_dir().map_err(|e| Error::Io {
-                path: ".".into(),
-                source: e,
-            })?;
-            Project::discover_dir(&cwd)?
-        }
+        None => super::cwd_project()?,
     };
     let crate::check::Resolved {
         project,

@@ -36,11 +36,7 @@ fn usage(e: String) -> Error {
 }
 
 pub fn run(args: &SecretArgs) -> Result<ExitCode, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Io {
-        path: ".".into(),
-        source: e,
-    })?;
-    let project = crate::project::Project::discover_dir(&cwd)?;
+    let project = super::cwd_project()?;
     let root = &project.root;
     let name_ok = |name: &str| -> Result<(), Error> {
         if store::valid_name(name) {
