@@ -240,7 +240,12 @@ fn linux_service_drives_a_real_sysvinit_daemon() {
     assert!(wait_for(|| alive(new_pid)), "daemon {new_pid} does not run");
     assert!(wait_for(|| !alive(pid)), "old daemon {pid} still runs");
 
-    // A reload handler: SIGHUP to the same process, which logs it.
+    // A reload handler: SIGHUP to the same process, which logs it. The daemon logs
+    // `start` after setting its traps: a SIGHUP before that would end it.
+    assert!(
+        wait_for(|| log_lines(&format!("start {new_pid}")) == 1),
+        "daemon {new_pid} never logged its start"
+    );
     let reloads = log_lines(&format!("reload {new_pid}"));
     assert_eq!(
         converge(&host, p, &session, &handler("reload")),
