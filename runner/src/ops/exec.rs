@@ -146,6 +146,29 @@ enum Msg {
     Eof,
 }
 
+/// SIGHUP, SIGINT, SIGQUIT and SIGTERM as programs expect to find them (default action),
+/// whatever the runner inherited: a froyo started under `nohup` (SIGHUP ignored) must not
+/// pass that on to the daemons its commands start, which could then not even trap it
+/// (a shell cannot trap a signal ignored on entry). SIGPIPE std already resets.
+const RESET_SIGNALS: [i32; 4] = [1, 2, 3, 15];
+
+fn default_signals(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    // SAFETY: the closure runs in the child between fork and exec; it only calls
+    // signal(2), which is async-signal-safe, with SIG_DFL (0), and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in RESET_SIGNALS {
+                signal(sig, 0);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs `spec` to completion. `cancel` (the runner shutting down) kills the program
 /// like a timeout does. With `on_event`, output chunks are passed on as they come.
 pub fn run(
@@ -171,6 +194,7 @@ pub fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    default_signals(&mut cmd);
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|e| spawn_error(program, &e))?;
 
@@ -424,5 +448,25 @@ mod tests {
         assert_eq!(cap.stdout.data, b"abcd");
         assert!(cap.stdout.truncated);
         assert!(!cap.stderr.truncated);
+    }
+
+    /// A runner that inherited an ignored SIGHUP (as under `nohup`) starts programs with
+    /// it back at the default, so a daemon's `trap … HUP` works.
+    #[test]
+    fn programs_start_with_default_signal_actions() {
+        unsafe extern "C" {
+            fn signal(signum: i32, handler: usize) -> usize;
+        }
+        // SAFETY: sets this test process's SIGHUP to SIG_IGN (1), as nohup does; no
+        // other test of this binary depends on SIGHUP.
+        unsafe { signal(1, 1) };
+        let spec = Spec::tool(
+            Path::new("/bin/sh"),
+            &["-c", "grep SigIgn /proc/self/status"],
+        );
+        let out = run(&spec, &AtomicBool::new(false), None).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mask = u64::from_str_radix(text.split_whitespace().nth(1).unwrap(), 16).unwrap();
+        assert_eq!(mask & 1, 0, "SIGHUP still ignored in the child: {text}");
     }
 }
