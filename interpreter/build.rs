@@ -60,6 +60,7 @@ fn main() {
     }
     out.push_str("];\n\n");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("out dir"));
+    ensure_targets(&root);
     let wasm_dir = build_providers(&root, &out_dir);
     out.push_str(
         "/// `(provider directory, manifest.toml, schema.cue, component)` of every built-in\n",
@@ -107,6 +108,29 @@ fn main() {
     writeln!(out, "pub const RUNNER_SHA256: &str = {sha:?};").unwrap();
     let dest = out_dir.join("bundled.rs");
     std::fs::write(dest, out).expect("write bundled.rs");
+}
+
+/// The nested builds need the extra targets of `rust-toolchain.toml`. cargo normally checks
+/// them in its first second through the workspace wrapper (`.cargo/check-targets`);
+/// commands that replace that wrapper (`cargo clippy`) get the same check here.
+fn ensure_targets(root: &Path) {
+    let script = root.join(".cargo/check-targets");
+    println!("cargo:rerun-if-changed={}", script.display());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg("--ensure")
+        .arg(&rustc)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        std::process::exit(1);
+    }
+    if let Some(added) = stdout.lines().find_map(|l| l.strip_prefix("added: ")) {
+        println!("cargo:warning=added the missing Rust target(s) {added} with rustup");
+    }
 }
 
 const RUNNER_TARGET: &str = "x86_64-unknown-linux-musl";

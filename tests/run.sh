@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine of the supported kind (Debian bookworm
+# with rustup and Go): first installs what the tests drive for real, then the tests.
+# This is the README's test command; `.ci/run` calls it verbatim.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$HOME/.cargo/bin:$PATH:/usr/sbin:/sbin"
+
+command -v go >/dev/null || { echo "error: Go >= 1.24 is required (cue-rs builds libcue from Go source)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "error: Rust is required: install rustup (https://rustup.rs)" >&2; exit 1; }
+
+# What the tests start or call for real: OpenSSH servers on loopback and sudo (transport,
+# `become`, onboarding); nftables and iproute2 (firewall tests in a network namespace);
+# dpkg-dev, curl, wget, zip and unzip (package, download and archive tests); dpkg's
+# start-stop-daemon and update-rc.d (sysvinit services); tmux, the terminal the REPL tests
+# type and paste into; neovim, the editor client of the language server tests.
+need=()
+for tool in /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo nft:nftables \
+    ip:iproute2 dpkg-scanpackages:dpkg-dev curl:curl wget:wget zip:zip unzip:unzip \
+    start-stop-daemon:dpkg update-rc.d:init-system-helpers tmux:tmux nvim:neovim; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if ((${#need[@]})); then
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "error: installing ${need[*]} needs root" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    echo "installing the test tools: ${need[*]}" >&2
+    # No service may start on install (openssh-server would listen on :22).
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod +x "$policy"
+        made_policy=1
+    fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+    [ -z "$made_policy" ] || "${sudo[@]}" rm -f "$policy"
+fi
+
+# The extra rustup targets are added by the build itself (toolchain/build.rs).
+cargo test --workspace
+cargo test --workspace --manifest-path providers/Cargo.toml
