@@ -117,7 +117,7 @@ fn ensure_targets(root: &Path) {
     let script = root.join(".cargo/check-targets");
     println!("cargo:rerun-if-changed={}", script.display());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = std::process::Command::new("sh")
+    let out = std::process::Command::new("bash")
         .arg(&script)
         .arg("--ensure")
         .arg(&rustc)

@@ -168,7 +168,7 @@ fn missing_targets_are_added_with_rustup_when_it_is_there() {
     )
     .unwrap();
     make_executable(&bin.join("rustup"));
-    let out = Command::new("sh")
+    let out = Command::new("bash")
         .arg(repo().join(".cargo/check-targets"))
         .arg("--ensure")
         .arg(&rustc)
