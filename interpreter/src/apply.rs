@@ -171,7 +171,8 @@ struct Ctx<'a> {
 struct Sched {
     /// Dependencies not yet done, per unit of the play.
     waiting: HashMap<Key, usize>,
-    dependents: HashMap<Key, Vec<Key>>,
+    /// The units waiting for each unit, and whether only an automatic edge links them.
+    dependents: HashMap<Key, Vec<(Key, bool)>>,
     ready: VecDeque<Key>,
     running_per_host: Vec<usize>,
     pkg_busy: Vec<bool>,
@@ -265,15 +266,22 @@ impl Ctx<'_> {
                 if u.play != play || u.handler {
                     continue;
                 }
-                let deps: Vec<usize> = u
+                let deps: Vec<(usize, bool)> = u
                     .deps
                     .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .filter(|&j| host.units[j].play == play && !host.units[j].handler)
+                    .filter_map(|d| {
+                        let j = *index.get(d.as_str())?;
+                        Some((j, u.auto_deps.contains(d)))
+                    })
+                    .filter(|&(j, _)| host.units[j].play == play && !host.units[j].handler)
                     .collect();
                 sched.waiting.insert((h, i), deps.len());
-                for j in deps {
-                    sched.dependents.entry((h, j)).or_default().push((h, i));
+                for (j, auto) in deps {
+                    sched
+                        .dependents
+                        .entry((h, j))
+                        .or_default()
+                        .push(((h, i), auto));
                 }
                 sched.remaining += 1;
             }
@@ -340,16 +348,29 @@ impl Ctx<'_> {
                 s.pkg_busy[key.0] = false;
             }
             s.remaining -= 1;
+            // A dependent through an automatic edge still runs after a `when`/`--tags`
+            // skip (froyo only ordered them), never after a failure. A unit skipped because
+            // of a failure passes `Failed` on to its own dependents.
             let mut stack = vec![(key, outcome)];
             while let Some((k, o)) = stack.pop() {
-                for d in s.dependents.get(&k).cloned().unwrap_or_default() {
-                    if matches!(o, Outcome::Failed | Outcome::Skipped) {
+                for (d, auto) in s.dependents.get(&k).cloned().unwrap_or_default() {
+                    let blocked = match o {
+                        Outcome::Failed => true,
+                        Outcome::Skipped => !auto,
+                        Outcome::Changed | Outcome::Unchanged => false,
+                    };
+                    if blocked {
                         // Skip the dependent now, and its own dependents after it.
                         if s.waiting.remove(&d).is_some() {
                             s.remaining -= 1;
                             let blocker = &self.host(k.0).units[k.1].id;
                             self.skip(d.0, d.1, &format!("skipped: {blocker} did not succeed"));
-                            stack.push((d, Outcome::Skipped));
+                            let class = if o == Outcome::Failed {
+                                Outcome::Failed
+                            } else {
+                                Outcome::Skipped
+                            };
+                            stack.push((d, class));
                         }
                     } else if let Some(n) = s.waiting.get_mut(&d) {
                         *n -= 1;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
 use serde_json::{Map, Value as Json};
-use starlark::codemap::{FileSpan, Pos, Span};
 
 use crate::diag::{self, Code, Diagnostic};
 use crate::error::Error;
@@ -271,10 +270,12 @@ pub fn analyze(evaluated: eval::Evaluated, started: std::time::Instant) -> Check
                     kind: e.kind,
                     detail: e.detail,
                     span: e.span,
+                    reversed: false,
                 },
             );
         }
     }
+    crate::graph::auto::add(&mut graph);
     diagnostics.extend(graph.cycle_diagnostics());
     diagnostics.extend(unguarded);
     diag::sort(&mut diagnostics);
@@ -405,7 +406,7 @@ fn schema_diagnostic(r: &RawResource, e: &FieldError) -> Diagnostic {
     };
     let mut d =
         Diagnostic::new(Code::Schema, message).help(help.trim_start_matches("; ").to_owned());
-    let field_span = r.span.as_ref().and_then(|s| kwarg_span(s, top));
+    let field_span = r.span.as_ref().and_then(|s| diag::kwarg_span(s, top));
     let label = if top.is_empty() {
         "in this resource".to_owned()
     } else {
@@ -420,33 +421,6 @@ fn schema_diagnostic(r: &RawResource, e: &FieldError) -> Diagnostic {
         d = d.note(s.clone(), l.clone());
     }
     d
-}
-
-/// The span of `field = ...` inside a call expression, for a precise label.
-fn kwarg_span(call: &FileSpan, field: &str) -> Option<FileSpan> {
-    if field.is_empty() {
-        return None;
-    }
-    let text = call.source_span();
-    let base = call.span.begin().get() as usize;
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(i) = text[from..].find(field) {
-        let start = from + i;
-        let end = start + field.len();
-        let before_ok =
-            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        let rest = text[end..].trim_start();
-        if before_ok && rest.starts_with('=') && !rest.starts_with("==") {
-            let span = Span::new(
-                Pos::new((base + start) as u32),
-                Pos::new((base + end) as u32),
-            );
-            return Some(call.file.file_span(span));
-        }
-        from = end;
-    }
-    None
 }
 
 /// `W-UNGUARDED-CMD`: a command without `creates`, `removes` or `unless` runs every apply.

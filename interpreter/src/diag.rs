@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use miette::{LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
-use starlark::codemap::FileSpan;
+use starlark::codemap::{FileSpan, Pos, Span};
 
 /// The stable diagnostic codes of spec §9, plus the few this implementation adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -395,6 +395,33 @@ pub fn span_location(span: &FileSpan) -> String {
 pub fn span_line(span: &FileSpan) -> String {
     let r = span.resolve_span();
     format!("{}:{}", span.filename(), r.begin.line + 1)
+}
+
+/// The span of `field = ...` inside a call expression, for a precise label.
+pub fn kwarg_span(call: &FileSpan, field: &str) -> Option<FileSpan> {
+    if field.is_empty() {
+        return None;
+    }
+    let text = call.source_span();
+    let base = call.span.begin().get() as usize;
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = text[from..].find(field) {
+        let start = from + i;
+        let end = start + field.len();
+        let before_ok =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let rest = text[end..].trim_start();
+        if before_ok && rest.starts_with('=') && !rest.starts_with("==") {
+            let span = Span::new(
+                Pos::new((base + start) as u32),
+                Pos::new((base + end) as u32),
+            );
+            return Some(call.file.file_span(span));
+        }
+        from = end;
+    }
+    None
 }
 
 fn line_col(src: &str, offset: usize) -> (usize, usize) {

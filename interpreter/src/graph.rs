@@ -1,8 +1,12 @@
 //! The resource graph: validated resources per host and the edges between them
-//! (explicit `require()`, implicit handle references, `notify()`), with the checks that
-//! need the whole graph (cycles) and its JSON and DOT renderings.
+//! (explicit `require()`, implicit handle references, `notify()`, and the automatic edges
+//! of `auto.rs`), with the checks that need the whole graph (cycles), the order apply runs
+//! a host's resources in, and its JSON and DOT renderings.
 
-use std::collections::HashMap;
+pub mod auto;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -23,6 +27,9 @@ pub enum EdgeKind {
     Implicit,
     /// `notify(r, handler)`.
     Notify,
+    /// Added by froyo (spec §3, "Automatic edges"): a path after its nearest managed
+    /// directory, an owned resource after its managed user and group, and so on.
+    Auto,
 }
 
 impl EdgeKind {
@@ -31,6 +38,7 @@ impl EdgeKind {
             EdgeKind::Explicit => "explicit",
             EdgeKind::Implicit => "implicit",
             EdgeKind::Notify => "notify",
+            EdgeKind::Auto => "auto",
         }
     }
 }
@@ -64,13 +72,22 @@ impl Resource {
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub kind: EdgeKind,
-    /// The config field of an implicit edge, `on=...` of a notify edge.
+    /// The config field of an implicit or automatic edge, `on=...` of a notify edge.
     pub detail: String,
     pub span: Option<FileSpan>,
+    /// For an automatic edge, whether it runs from the resource whose field (`detail`)
+    /// caused it to what that field names (which is `absent`, so it goes last) rather
+    /// than the other way round.
+    pub reversed: bool,
 }
 
 impl Edge {
-    fn provenance(&self) -> String {
+    /// The resource whose field caused an automatic edge `from` → `to`.
+    pub fn cause<'g>(&self, from: &'g Resource, to: &'g Resource) -> &'g Resource {
+        if self.reversed { from } else { to }
+    }
+
+    fn provenance(&self, from: &Resource, to: &Resource) -> String {
         let at = self
             .span
             .as_ref()
@@ -80,6 +97,11 @@ impl Edge {
             EdgeKind::Explicit => format!("explicit: require(){at}"),
             EdgeKind::Implicit => format!("implicit: handle in `{}`{at}", self.detail),
             EdgeKind::Notify => format!("notify ({}){at}", self.detail),
+            EdgeKind::Auto => format!(
+                "auto: `{}` of `{}`{at}",
+                self.detail,
+                self.cause(from, to).id
+            ),
         }
     }
 }
@@ -114,6 +136,9 @@ struct EdgeJson<'a> {
     kind: EdgeKind,
     #[serde(skip_serializing_if = "str::is_empty")]
     detail: &'a str,
+    /// Automatic edges: the resource whose field `detail` caused the edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
     location: String,
 }
 
@@ -148,6 +173,8 @@ impl Graph {
                 to: &g[e.target()].id,
                 kind: e.weight().kind,
                 detail: &e.weight().detail,
+                by: (e.weight().kind == EdgeKind::Auto)
+                    .then(|| e.weight().cause(&g[e.source()], &g[e.target()]).id.as_str()),
                 location: e.weight().span.as_ref().map(span_line).unwrap_or_default(),
             })
             .collect();
@@ -183,16 +210,22 @@ impl Graph {
             out.push_str("  }\n");
         }
         for e in g.edge_references() {
-            let style = match e.weight().kind {
-                EdgeKind::Explicit => "solid",
-                EdgeKind::Implicit => "dotted",
-                EdgeKind::Notify => "dashed",
+            let w = e.weight();
+            let (label, style) = match w.kind {
+                EdgeKind::Explicit => (w.kind.as_str().to_owned(), "style=solid"),
+                EdgeKind::Implicit => (w.kind.as_str().to_owned(), "style=dotted"),
+                EdgeKind::Notify => (w.kind.as_str().to_owned(), "style=dashed"),
+                // Grey with an open arrowhead: froyo's own ordering, apart from the user's.
+                EdgeKind::Auto => (
+                    format!("auto: {}", w.detail),
+                    "style=solid, color=gray50, fontcolor=gray50, arrowhead=empty",
+                ),
             };
             out.push_str(&format!(
-                "  n{} -> n{} [label={}, style={style}];\n",
+                "  n{} -> n{} [label={}, {style}];\n",
                 e.source().index(),
                 e.target().index(),
-                dot_str(e.weight().kind.as_str())
+                dot_str(&label)
             ));
         }
         out.push_str("}\n");
@@ -233,12 +266,59 @@ impl Graph {
                     continue;
                 };
                 let edge = &g[e];
-                let label = format!("`{}` → `{}` ({})", g[from].id, g[to].id, edge.provenance());
+                let label = format!(
+                    "`{}` → `{}` ({})",
+                    g[from].id,
+                    g[to].id,
+                    edge.provenance(&g[from], &g[to])
+                );
                 if let Some(span) = edge.span.clone() {
                     d = d.also(span, label);
                 }
             }
             out.push(d);
+        }
+        out
+    }
+
+    /// The resources of `host` in the order apply runs them: each after everything it
+    /// depends on (notifications aside), ties in declaration order (Kahn's algorithm with
+    /// the lowest node first, O((n + e) log n)). The members of a cycle, which only a graph
+    /// with `E-CYCLE` has, come last in declaration order.
+    pub fn host_order(&self, host: &str) -> Vec<NodeIndex> {
+        let g = &self.graph;
+        let ordering = |e: &petgraph::graph::EdgeReference<'_, Edge>| {
+            e.weight().kind != EdgeKind::Notify && g[e.source()].host == g[e.target()].host
+        };
+        let nodes: Vec<NodeIndex> = g.node_indices().filter(|&n| g[n].host == host).collect();
+        let mut waiting: HashMap<NodeIndex, usize> = HashMap::with_capacity(nodes.len());
+        let mut ready = BinaryHeap::new();
+        for &n in &nodes {
+            let deps = g
+                .edges_directed(n, petgraph::Direction::Incoming)
+                .filter(ordering)
+                .count();
+            if deps == 0 {
+                ready.push(Reverse(n));
+            } else {
+                waiting.insert(n, deps);
+            }
+        }
+        let mut out = Vec::with_capacity(nodes.len());
+        while let Some(Reverse(n)) = ready.pop() {
+            out.push(n);
+            for e in g.edges(n).filter(ordering) {
+                if let Some(left) = waiting.get_mut(&e.target()) {
+                    *left -= 1;
+                    if *left == 0 {
+                        waiting.remove(&e.target());
+                        ready.push(Reverse(e.target()));
+                    }
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            out.extend(nodes.iter().filter(|n| waiting.contains_key(n)));
         }
         out
     }

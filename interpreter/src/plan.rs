@@ -82,8 +82,12 @@ pub struct Unit {
     #[serde(skip)]
     pub desired: Option<Json>,
     pub meta: Json,
-    /// Ids of the resources this one waits for (explicit and implicit edges).
+    /// Ids of the resources this one waits for (explicit, implicit and automatic edges).
     pub deps: Vec<String>,
+    /// Those of `deps` that only automatic edges give: one skipped by `when` or `--tags`
+    /// does not skip this unit (a failed one still does).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_deps: Vec<String>,
     /// Handlers this resource notifies: `(handler id, on)`.
     pub notifies: Vec<(String, String)>,
     pub status: Status,
@@ -201,18 +205,27 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], n: usize, f: impl Fn(&T) -> R
         .collect()
 }
 
-/// The units of one host in declaration order, with their edges, before planning.
+/// The units of one host in the order apply runs them (each after what it depends on,
+/// ties in declaration order), with their edges, before planning.
 pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> Vec<Unit> {
     let g = &graph.graph;
-    let nodes: Vec<_> = g.node_indices().filter(|n| g[*n].host == host).collect();
-    nodes
-        .iter()
-        .map(|&n| {
+    graph
+        .host_order(host)
+        .into_iter()
+        .map(|n| {
             let r = &g[n];
             let mut deps = Vec::new();
+            let mut auto_deps = Vec::new();
             for e in g.edges_directed(n, Direction::Incoming) {
-                if e.weight().kind != EdgeKind::Notify {
-                    deps.push(g[e.source()].id.clone());
+                match e.weight().kind {
+                    EdgeKind::Notify => {}
+                    EdgeKind::Auto => {
+                        deps.push(g[e.source()].id.clone());
+                        auto_deps.push(g[e.source()].id.clone());
+                    }
+                    EdgeKind::Explicit | EdgeKind::Implicit => {
+                        deps.push(g[e.source()].id.clone());
+                    }
                 }
             }
             let notifies = g
@@ -232,6 +245,7 @@ pub fn host_units(engine: &Engine, graph: &Graph, host: &str) -> Vec<Unit> {
                 desired: Some(r.config.clone()),
                 meta: r.meta.clone(),
                 deps,
+                auto_deps,
                 notifies,
                 status: Status::Unchanged,
                 reason: None,
@@ -349,7 +363,7 @@ pub fn plan_host(
     }
 
     // Pass 2: resources whose config or `when` needs `changed(...)`, in dependency order
-    // (node order already respects edges within a host's declarations).
+    // (the order of `host_units`).
     for i in later {
         let desired = units[i]
             .desired

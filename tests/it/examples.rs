@@ -54,14 +54,21 @@ fn hello_graph() {
     assert_eq!(
         edges(&g),
         [
-            "linux.file::directory[/tmp/froyo-hello] -> linux.file::file[/tmp/froyo-hello/hello.txt] (explicit)"
+            "linux.file::directory[/tmp/froyo-hello] -> linux.file::file[/tmp/froyo-hello/hello.txt] (auto)"
         ]
     );
+    // The file's `path` caused it, at the file's declaration.
+    assert_eq!(g["edges"][0]["detail"], "path");
+    assert_eq!(
+        g["edges"][0]["by"],
+        "linux.file::file[/tmp/froyo-hello/hello.txt]"
+    );
+    assert_eq!(g["edges"][0]["location"], "examples/hello.star:11");
     // Defaults come from CUE.
     assert_eq!(g["nodes"][1]["config"]["state"], "file");
     assert_eq!(g["nodes"][1]["config"]["backup"], false);
     assert_eq!(g["nodes"][0]["config"]["state"], "directory");
-    assert_eq!(g["nodes"][1]["location"], "examples/hello.star:9");
+    assert_eq!(g["nodes"][1]["location"], "examples/hello.star:11");
 }
 
 #[test]

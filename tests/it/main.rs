@@ -1,6 +1,7 @@
 //! Integration tests: each drives the real `froyo` binary (or the library end to end) on
 //! fixture playbooks under `tests/fixtures/`, with real CUE behind the schema checks.
 
+mod auto_edges;
 mod cli;
 mod diagnostics;
 mod engine;

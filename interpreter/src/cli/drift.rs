@@ -77,6 +77,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
             desired: Some(r.config),
             meta: serde_json::json!({}),
             deps: Vec::new(),
+            auto_deps: Vec::new(),
             notifies: Vec::new(),
             status: Status::Unchanged,
             reason: None,

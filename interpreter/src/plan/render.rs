@@ -173,6 +173,7 @@ mod tests {
             desired: None,
             meta: json!({}),
             deps: vec![],
+            auto_deps: vec![],
             notifies: vec![],
             status,
             reason: (status != Status::Change).then(|| "why".into()),
