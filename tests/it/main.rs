@@ -5,6 +5,7 @@ mod cli;
 mod diagnostics;
 mod engine;
 mod examples;
+mod format;
 mod front_door;
 mod lsp;
 mod onboard;

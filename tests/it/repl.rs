@@ -381,5 +381,12 @@ fn repl_reads_pasted_blocks_whole_bracketed_or_not() {
     assert!(s.contains("[broken.star:2:"), "{s}");
     let s = t.run(":load ../outside.star", "E-PATH");
     assert!(s.contains("outside the project root"), "{s}");
+
+    // Python's formatting at the prompt.
+    t.run("\"%02d\" % 7", "\n\"07\"\n");
+    t.run(
+        "\"web-{:02d}\".format(3) + \"7\".zfill(3)",
+        "\n\"web-03007\"\n",
+    );
     t.quit();
 }

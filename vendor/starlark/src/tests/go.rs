@@ -125,6 +125,15 @@ fn test_go() {
             "int(1e100)",
             "1000000 * 1000000 * 1000000",
             "int overflow in starlark-rust",
+            // OpenFroyo patch (PATCH.md): `%e`/`%f`/`%g` follow CPython, which prints
+            // `inf` (Starlark-go: `+inf`) and `%g` without a `.0` (`"%g" % 123` is `123`).
+            "% inf, \"+inf\")",
+            "\"%g\" % 0,",
+            "\"%g\" % 0.0,",
+            "\"%g\" % 123,",
+            "\"%g\" % 123.0,",
+            "\"%g\" % 1e5,",
+            "\"%g\" % negzero,",
         ],
     ));
     assert.conformance(&ignore_bad_lines(

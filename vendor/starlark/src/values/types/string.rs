@@ -19,6 +19,8 @@
 
 mod alloc_unpack;
 pub(crate) mod dot_format;
+// OpenFroyo patch (PATCH.md): Python's format specs, public for hosts' own formatters.
+pub mod format_spec;
 pub(crate) mod globals;
 pub(crate) mod intern;
 pub(crate) mod interpolation;

@@ -66,6 +66,8 @@ fn write_non_finite<W: fmt::Write>(output: &mut W, f: f64) -> fmt::Result {
     }
 }
 
+// OpenFroyo patch (PATCH.md): upstream's `%f` was the only caller outside the tests.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn write_decimal<W: fmt::Write>(output: &mut W, f: f64) -> fmt::Result {
     if !f.is_finite() {
         write_non_finite(output, f)

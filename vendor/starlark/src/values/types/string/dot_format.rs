@@ -28,6 +28,7 @@ use crate::values::Value;
 use crate::values::ValueError;
 use crate::values::ValueLike;
 use crate::values::dict::Dict;
+use crate::values::string::format_spec;
 
 /// Try parse `"aaa{}bbb"` and return `("aaa", "bbb")`.
 pub(crate) fn parse_format_one(s: &str) -> Option<(String, String)> {
@@ -142,7 +143,11 @@ pub(crate) fn format<'v>(
     let mut parser = FormatParser::new(this);
     let mut result = string_pool.alloc();
     let mut args = FormatArgs::new(args);
-    while let Some(token) = parser.next()? {
+    // OpenFroyo patch (PATCH.md): refusals of spec forms this dialect lacks get a hint.
+    while let Some(token) = parser
+        .next()
+        .map_err(|e| format_spec::format_string_error(this, e))?
+    {
         match token {
             FormatToken::Text(text) => result.push_str(text),
             FormatToken::Escape(e) => result.push_str(e.as_str()),
@@ -165,37 +170,39 @@ fn format_capture<'v, T: Iterator<Item = Value<'v>>>(
     kwargs: &Dict,
     result: &mut String,
 ) -> anyhow::Result<()> {
-    let conv_s = |x: Value, result: &mut String| x.collect_str(result);
-    let conv_r = |x: Value, result: &mut String| x.collect_repr(result);
-    let conv: &dyn Fn(Value, &mut String) = match conv {
-        FormatConv::Str => &conv_s,
-        FormatConv::Repr => &conv_r,
+    // OpenFroyo patch (PATCH.md): `{field:spec}` formats the value under Python's
+    // format-spec mini-language.
+    let (field, spec) = match field.split_once(':') {
+        Some((field, spec)) if !spec.is_empty() => (field, Some(spec)),
+        Some((field, _)) => (field, None),
+        None => (field, None),
+    };
+    let conv = |x: Value, result: &mut String| -> anyhow::Result<()> {
+        match (spec, conv) {
+            (None, FormatConv::Str) => x.collect_str(result),
+            (None, FormatConv::Repr) => x.collect_repr(result),
+            (Some(spec), FormatConv::Str) => format_spec::format_value(x, spec, result)?,
+            (Some(spec), FormatConv::Repr) => format_spec::format_str(&x.to_repr(), spec, result)?,
+        }
+        Ok(())
     };
     if field.is_empty() {
-        conv(args.next_ordered()?, result);
-        Ok(())
+        conv(args.next_ordered()?, result)
     } else if field.bytes().all(|c| c.is_ascii_digit()) {
         let i = usize::from_str(field).map_err(|e| {
             anyhow::anyhow!("Error parsing `{field}` as a format string index: {e}")
         })?;
-        conv(args.by_index(i)?, result);
-        Ok(())
+        conv(args.by_index(i)?, result)
     } else {
         if let Some(x) = field.bytes().find(|c| match c {
             b'.' | b',' | b'[' | b']' => true,
             _ => false,
         }) {
-            return Err(anyhow::anyhow!(
-                "Invalid character '{}' inside replacement field",
-                char::from(x)
-            ));
+            return Err(format_spec::field_access_error(x));
         }
         match kwargs.get_str(field) {
             None => Err(ValueError::KeyNotFound(field.to_owned()).into()),
-            Some(v) => {
-                conv(v, result);
-                Ok(())
-            }
+            Some(v) => conv(v, result),
         }
     }
 }

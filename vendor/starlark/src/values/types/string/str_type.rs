@@ -226,7 +226,14 @@ impl Display for StarlarkStr {
     }
 }
 
-starlark::methods_static!(STRING_METHODS = crate::values::types::string::methods::string_methods);
+// OpenFroyo patch (PATCH.md): the padding methods (`ljust`, `rjust`, `center`, `zfill`)
+// join upstream's.
+fn string_methods_and_padding(builder: &mut crate::environment::MethodsBuilder) {
+    crate::values::types::string::methods::string_methods(builder);
+    crate::values::types::string::format_spec::padding_methods(builder);
+}
+
+starlark::methods_static!(STRING_METHODS = string_methods_and_padding);
 
 #[starlark_value(type = STRING_TYPE)]
 impl<'v> StarlarkValue<'v> for StarlarkStr {
