@@ -6,6 +6,7 @@ mod cli;
 mod diagnostics;
 mod engine;
 mod examples;
+mod format;
 mod front_door;
 mod lsp;
 mod onboard;

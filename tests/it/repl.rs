@@ -2,7 +2,8 @@
 //! binary, keys go in with `send-keys`, the screen comes back with `capture-pane`.
 //! Against `local` and one loopback sshd target: a fact query, a multi-line `def`, tab
 //! completion, an error followed by a working line, Ctrl-C during a slow fact query,
-//! history across two sessions, `:plan` of the scratch graph.
+//! history across two sessions, `:plan` of the scratch graph; blocks pasted with tmux
+//! `paste-buffer`, bracketed and not, `:paste` and `:load`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -125,6 +126,18 @@ impl Tmux {
     /// Types a line and waits for `needle` to appear once more.
     fn run(&self, text: &str, needle: &str) -> String {
         self.after(|| self.line(text), needle)
+    }
+
+    /// Pastes `text` as a terminal does (newlines as CR): inside bracketed-paste markers
+    /// when `bracketed` (`paste-buffer -p`, sent because rustyline asks for the mode),
+    /// else as plain fast input, like a terminal without bracketed paste.
+    fn paste(&self, text: &str, bracketed: bool) {
+        self.tmux(&["set-buffer", "-b", "paste", "--", text]);
+        let mut args = vec!["paste-buffer", "-b", "paste", "-t", "0"];
+        if bracketed {
+            args.push("-p");
+        }
+        self.tmux(&args);
     }
 
     /// `:quit`, then waits for froyo to exit.
@@ -288,4 +301,92 @@ fn repl_on_sshd_target_reads_facts_and_plans_the_scratch_graph() {
         "runner left behind: {:?}",
         server.runner_processes()
     );
+}
+
+/// The issue's paste: a 3-line `def`, a `for` block and a call.
+const PASTED: &str = "def sq(x):\n    y = x * x\n    return y\n\nfor i in range(3):\n    print(\"sq\", i, sq(i))\n\nsq(12)\n";
+/// A parse error on the 3rd line of a paste, between two assignments.
+const PASTED_BAD: &str = "a = 1\ndef bad(x):\n    return x +* 2\n\nb = 2\n";
+
+/// Regression: a pasted block lost every line after its first (rustyline dropped the
+/// bytes it had read ahead), so `def sq(x):` alone arrived and failed with E-PARSE.
+#[test]
+fn repl_reads_pasted_blocks_whole_bracketed_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("froyo.toml"), "[project]\nname = \"paste\"\n").unwrap();
+
+    // Without bracketed paste the lines arrive as if typed very fast: each is echoed on
+    // its `>>> `/`... ` prompt and a blank line ends a block, as in Python's REPL.
+    let t = Tmux::start(root, &["--on", "local"]);
+    t.wait_for_n(">>> ", 1, Duration::from_secs(60));
+    let s = t.after(|| t.paste(PASTED, false), "\n144\n");
+    assert!(
+        s.contains(
+            ">>> def sq(x):\n...     y = x * x\n...     return y\n... \n\
+             >>> for i in range(3):\n...     print(\"sq\", i, sq(i))\n... \n\
+             sq 0 0\nsq 1 1\nsq 2 4\n>>> sq(12)\n144\n"
+        ),
+        "{s}"
+    );
+    // Inputs 1-3 were the def, the loop and the call; `a = 1` is 4, the def 5.
+    let s = t.after(|| t.paste(PASTED_BAD, false), ">>> b = 2");
+    assert!(s.contains("E-PARSE"), "{s}");
+    assert!(s.contains("[<repl:5>:2:"), "{s}");
+    t.run("a + b", "\n3\n");
+    t.quit();
+    drop(t);
+
+    // With bracketed paste the block is one input, edited as a whole and run by Enter.
+    let t = Tmux::start(root, &["--on", "local"]);
+    t.wait_for_n(">>> ", 1, Duration::from_secs(60));
+    t.paste(PASTED, true);
+    t.wait_for_n("sq(12)", 1, Duration::from_secs(30));
+    let s = t.after(|| t.key("Enter"), "\n144\n");
+    assert!(
+        s.contains(
+            ">>> def sq(x):\n    y = x * x\n    return y\n\nfor i in range(3):\n    \
+             print(\"sq\", i, sq(i))\n\nsq(12)\n\nsq 0 0\nsq 1 1\nsq 2 4\n144\n"
+        ),
+        "{s}"
+    );
+    // The whole paste is input 2; its 3rd line is wrong and none of it ran.
+    t.paste(PASTED_BAD, true);
+    t.wait_for_n("b = 2", 1, Duration::from_secs(30));
+    let s = t.after(|| t.key("Enter"), "E-PARSE");
+    assert!(s.contains("[<repl:2>:3:"), "{s}");
+    let s = t.run("a", "E-EVAL");
+    assert!(s.contains("Variable `a` not found"), "{s}");
+
+    // `:paste` keeps a blank line inside a block (a typed or unbracketed blank line
+    // would end it) and runs everything at Ctrl-D.
+    t.run(":paste", "paste mode");
+    t.line("def spaced(x):");
+    t.line("    y = x + 1");
+    t.line("");
+    t.line("    return y");
+    t.line("spaced(41)");
+    t.after(|| t.key("C-d"), "\n42\n");
+
+    // `:load` evaluates a file of the project; an error points into the file.
+    std::fs::write(
+        root.join("lib.star"),
+        "def triple(x):\n    return 3 * x\n\nLOADED = triple(5)\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("broken.star"), "x = 1\ndef f(:\n    pass\n").unwrap();
+    t.run(":load lib.star", ">>> ");
+    t.run("LOADED", "\n15\n");
+    let s = t.run(":load broken.star", "E-PARSE");
+    assert!(s.contains("[broken.star:2:"), "{s}");
+    let s = t.run(":load ../outside.star", "E-PATH");
+    assert!(s.contains("outside the project root"), "{s}");
+
+    // Python's formatting at the prompt.
+    t.run("\"%02d\" % 7", "\n\"07\"\n");
+    t.run(
+        "\"web-{:02d}\".format(3) + \"7\".zfill(3)",
+        "\n\"web-03007\"\n",
+    );
+    t.quit();
 }

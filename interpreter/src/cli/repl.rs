@@ -48,12 +48,17 @@ Commands:
   :graph       the scratch graph (resources declared in this session)
   :plan        plan the scratch graph against the selected targets (read-only)
   :clear       empty the scratch graph
+  :load FILE   evaluate a .star file of the project into the session
+  :paste       read lines as one input until Ctrl-D or a line `:end`
   :json        toggle printing values as JSON
   :doc NAME    docs of a built-in or a resource type
   :help        this text
   :quit        leave (also Ctrl-D)
 A line ending in `:` or with open brackets continues on `... ` lines; a blank line ends
-a block. Ctrl-C cancels the input or a running evaluation. Tab completes.
+a block. A pasted block (bracketed paste) is one input, run with Enter; where the terminal
+does not bracket pastes, lines are read as if typed (`:paste` keeps blank lines inside
+a block). Ctrl-C cancels the input or a running evaluation. Tab completes (indents at
+the start of a line).
 ";
 
 /// What the loop keeps between inputs.
@@ -142,7 +147,16 @@ pub fn run(args: &ReplArgs) -> Result<ExitCode, Error> {
             // Saved after every input, so a killed session keeps its history.
             let _ = editor.save_history(&history);
             if let Some(cmd) = src.trim().strip_prefix(':') {
-                if !shell.command(session, &inventory, cmd) {
+                if cmd.trim() == "paste" {
+                    let Some(block) = read_paste(&mut editor) else {
+                        continue;
+                    };
+                    let _ = editor.add_history_entry(block.trim_end());
+                    let _ = editor.save_history(&history);
+                    interrupt.reset();
+                    let r = session.eval(&block);
+                    shell.show(r);
+                } else if !shell.command(session, &inventory, cmd) {
                     break;
                 }
             } else {
@@ -196,6 +210,29 @@ fn read_input(
         }
     }
     Input::Line(src)
+}
+
+/// `:paste`: every line until Ctrl-D or `:end` is one input, blank lines included (for
+/// terminals that do not bracket pastes). `None` when cancelled or empty.
+fn read_paste(
+    editor: &mut rustyline::Editor<complete::Helper, rustyline::history::FileHistory>,
+) -> Option<String> {
+    eprintln!("paste mode: Ctrl-D or a line `:end` runs the input, Ctrl-C drops it");
+    let mut lines: Vec<String> = Vec::new();
+    loop {
+        match editor.readline("... ") {
+            Ok(l) if l.trim() == ":end" => break,
+            Ok(l) => lines.push(l),
+            Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Interrupted) => return None,
+            Err(e) => {
+                eprintln!("froyo repl: cannot read input: {e}");
+                return None;
+            }
+        }
+    }
+    let block = lines.join("\n");
+    (!block.trim().is_empty()).then_some(block)
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -268,6 +305,12 @@ impl Shell {
                 Err(e) => eprint_diagnostics(&[Diagnostic::new(Code::Selector, e.to_string())
                     .help("selectors (spec §5): `k=v`, `k!=v`, `k in (a,b)`, `k`, `!k`, `name~web-*`; `,` is AND")]),
             },
+            "load" if arg.is_empty() => write_stdout("usage: :load FILE.star\n"),
+            "load" => {
+                let r = session.load(arg);
+                self.show(r);
+            }
+            "paste" => {}
             "clear" => {
                 session.clear();
                 write_stdout("scratch graph cleared\n");

@@ -1,7 +1,8 @@
 //! Errors raised inside evaluation and their conversion to [`Diagnostic`]s.
 //!
 //! Built-ins fail with a [`CodedError`] so the stable code survives the trip through
-//! `starlark::Error`; everything else Starlark raises becomes `E-EVAL` (or `E-PARSE`).
+//! `starlark::Error`; a refused format spec is `E-ARG` with the supported form as its
+//! hint; everything else Starlark raises becomes `E-EVAL` (or `E-PARSE`).
 //! The primary location is the first frame outside `@stdlib//` (spec §9).
 
 use std::fmt;
@@ -9,6 +10,7 @@ use std::fmt;
 use starlark::ErrorKind;
 use starlark::codemap::FileSpan;
 use starlark::eval::CallStack;
+use starlark::values::string::format_spec::FormatSpecError;
 
 use super::values::take_fact_error;
 use crate::diag::{Code, Diagnostic};
@@ -119,9 +121,30 @@ pub fn from_starlark(err: &starlark::Error) -> Diagnostic {
         | ErrorKind::Function(e) => e.downcast_ref::<CodedError>().cloned(),
         _ => None,
     };
+    // A format spec or `%` conversion the (patched) starlark crate refuses: its hint shows
+    // the supported form.
+    let spec = match err.kind() {
+        ErrorKind::Native(e)
+        | ErrorKind::Value(e)
+        | ErrorKind::Other(e)
+        | ErrorKind::Function(e) => e.downcast_ref::<FormatSpecError>().cloned(),
+        _ => None,
+    };
+    let coded = coded.or(spec.map(|e| CodedError::new(Code::Arg, e.message).help(e.hint)));
     let message = err.without_diagnostic().to_string();
     let (code, message, help, related) = match (coded, err.kind()) {
         (Some(c), _) => (c.code, c.message, c.help, c.related),
+        // `f"{i:02d}"`: the dialect's f-strings take no format spec.
+        (None, ErrorKind::Parser(_))
+            if message.contains("unexpected symbol ':', expected f-string expression end") =>
+        {
+            (
+                Code::Parse,
+                message,
+                Some("f-strings take no format spec here; write `\"web-{:02d}\".format(i)`, `fmt(\"web-{:02d}\", i)` or `\"web-%02d\" % i`".to_owned()),
+                Vec::new(),
+            )
+        }
         (None, ErrorKind::Parser(_)) => (Code::Parse, message, None, Vec::new()),
         (None, _) if message.contains("Object of type `facts`") => match take_fact_error() {
             Some((code, msg, hint)) => (code, msg, Some(hint), Vec::new()),

@@ -227,6 +227,24 @@ impl Session<'_, '_> {
         self.eval_named(&display, text)
     }
 
+    /// `:load FILE`: [`load_file`](Self::load_file) for a file of the project, relative to
+    /// the current directory (evaluation reads nothing outside the project root).
+    pub fn load(&mut self, rel: &str) -> LineResult {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| self.ctx.project.root.clone());
+        match self.ctx.project.resolve_inside(&cwd, rel) {
+            Ok(path) => self.load_file(&path),
+            Err(e) => LineResult {
+                diagnostics: vec![
+                    Diagnostic::new(Code::Path, format!("cannot load {e}")).help(format!(
+                        "`:load` takes a .star file inside the project `{}`",
+                        self.ctx.project.root.display()
+                    )),
+                ],
+                ..Default::default()
+            },
+        }
+    }
+
     fn eval_named(&mut self, name: &str, src: String) -> LineResult {
         let mut out = LineResult::default();
         let ast = match AstModule::parse(name, src, &dialect()) {

@@ -16,12 +16,13 @@ use crate::inventory::Inventory;
 use crate::schema::Registry;
 
 const COMMANDS: &[&str] = &[
-    ":clear", ":doc", ":graph", ":help", ":json", ":on", ":plan", ":quit",
+    ":clear", ":doc", ":graph", ":help", ":json", ":load", ":on", ":paste", ":plan", ":quit",
 ];
 const KEYWORDS: &[&str] = &[
     "and", "break", "continue", "def", "elif", "else", "for", "if", "in", "lambda", "load", "not",
     "or", "pass", "return", "True", "False", "None",
 ];
+const INDENT: &str = "    ";
 /// The attributes of a host value (`eval/values.rs`, `Target::dir_attr`).
 const TARGET_ATTRS: &[&str] = &["address", "facts", "labels", "name", "vars"];
 
@@ -102,6 +103,10 @@ fn starting<'a>(items: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<S
 }
 
 fn complete_in(d: &Data, before: &str) -> (usize, Vec<String>) {
+    // Tab at the start of a line indents (also a tab in pasted code), as in Python.
+    if before.trim().is_empty() {
+        return (before.len(), vec![INDENT.to_owned()]);
+    }
     let trimmed = before.trim_start();
     if trimmed.starts_with(':') {
         return complete_command(d, before);
@@ -414,6 +419,9 @@ mod tests {
         assert_eq!(words(":o"), (0, vec![":on".into()]));
         assert_eq!(words(":on we"), (4, vec!["web-01".into()]));
         assert_eq!(words("print(\"re"), (7, Vec::<String>::new()));
+        assert_eq!(words(""), (0, vec!["    ".into()]));
+        assert_eq!(words("    "), (4, vec!["    ".into()]));
+        assert_eq!(words(":l"), (0, vec![":load".into()]));
     }
 
     #[test]
