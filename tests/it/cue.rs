@@ -376,3 +376,37 @@ fn the_language_server_checks_an_unsaved_cue_buffer() {
     let spot = f.primary.as_ref().unwrap();
     assert_eq!(spot.span.resolve_span().begin.line + 1, 13, "{findings:#?}");
 }
+
+/// The example in `examples/` checks, and CUE's own failures are diagnostics at their
+/// line: an unknown schema package (with a suggestion) and a syntax error.
+#[test]
+fn the_example_checks_and_cue_failures_are_located() {
+    let (code, json) = check_json(&crate::repo(), "examples/webserver.cue");
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["resources"], 4, "{json:#}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("import.cue"),
+        "import \"froyo.dev/linux/pkgg\"\n\nresources: {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("syntax.cue"),
+        "resources: {\n\tnginx: {type: \"linux.pkg::package\"\n",
+    )
+    .unwrap();
+    let (code, json) = check_json(tmp.path(), "import.cue");
+    assert_eq!(code, 1);
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "E-CUE", "{json:#}");
+    assert_eq!(d["location"]["line"], 1, "{json:#}");
+    assert!(
+        d["help"].as_str().unwrap().contains("froyo.dev/linux/pkg`"),
+        "{json:#}"
+    );
+    let (code, json) = check_json(tmp.path(), "syntax.cue");
+    assert_eq!(code, 1);
+    assert_eq!(json["diagnostics"][0]["code"], "E-PARSE", "{json:#}");
+    assert_eq!(json["diagnostics"][0]["location"]["file"], "syntax.cue");
+}
