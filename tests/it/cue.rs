@@ -375,6 +375,14 @@ fn the_language_server_checks_an_unsaved_cue_buffer() {
         .unwrap_or_else(|| panic!("{findings:#?}"));
     let spot = f.primary.as_ref().unwrap();
     assert_eq!(spot.span.resolve_span().begin.line + 1, 13, "{findings:#?}");
+    // Half-typed buffers give diagnostics, never a panic or a hang.
+    for (i, _) in text.char_indices().step_by(5) {
+        let findings = froyo::lsp_bridge::Bridge.check(&path, &text[..i]);
+        assert!(
+            findings.iter().all(|f| !f.code.is_empty()),
+            "{i}: {findings:#?}"
+        );
+    }
 }
 
 /// The example in `examples/` checks, and CUE's own failures are diagnostics at their

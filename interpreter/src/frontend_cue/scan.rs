@@ -648,6 +648,20 @@ if true {
         assert!(idx.ident("strings").is_some());
     }
 
+    /// Text cut anywhere (what an editor sends while typing) is indexed without a panic.
+    #[test]
+    fn every_prefix_of_a_file_is_indexed() {
+        let src = "package x\nimport (\n\tp \"froyo.dev/linux/pkg\"\n)\n// é ü\na: #\"raw \\#(x) \"# + \"\"\"\n\tmulti \\(y) ü\n\t\"\"\"\nb: [for k, v in a {\"\\(k)\": v}]\nc?: {d!: 1, [string]: _|_, (e): 2, ...}\nlet z = 1\n";
+        for (i, _) in src.char_indices() {
+            let idx = index(&src[..i]);
+            let _ = idx.nearest(&p("c.d"));
+        }
+        let idx = index(src);
+        assert!(idx.field(&p("c.d")).is_some());
+        assert!(idx.field(&p("b")).is_some());
+        assert_eq!(idx.imports.len(), 1);
+    }
+
     #[test]
     fn splits_error_paths() {
         assert_eq!(
