@@ -328,7 +328,12 @@ fn validate(
             let r = &resources[idx[k]];
             match result {
                 Ok(v) => {
-                    if let Json::Object(m) = merge_markers(&Json::Object(r.config.clone()), v) {
+                    if let Json::Object(mut m) = merge_markers(&Json::Object(r.config.clone()), v) {
+                        // An alias has been unified with its field by the schema: the
+                        // graph and the provider see the field only.
+                        for alias in ty.aliases.keys() {
+                            m.remove(alias);
+                        }
                         out[idx[k]] = Some(schema_order(&ty, m));
                     }
                 }
@@ -406,7 +411,12 @@ fn schema_diagnostic(r: &RawResource, e: &FieldError) -> Diagnostic {
     };
     let mut d =
         Diagnostic::new(Code::Schema, message).help(help.trim_start_matches("; ").to_owned());
-    let field_span = r.span.as_ref().and_then(|s| diag::kwarg_span(s, top));
+    let field_span = r
+        .fields
+        .iter()
+        .find(|(f, _)| f == top)
+        .map(|(_, s)| s.clone())
+        .or_else(|| r.span.as_ref().and_then(|s| diag::kwarg_span(s, top)));
     let label = if top.is_empty() {
         "in this resource".to_owned()
     } else {

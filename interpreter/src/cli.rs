@@ -40,7 +40,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Evaluate and validate a playbook offline; exit 1 on any error.
+    /// Evaluate and validate a playbook (`.star`, `.cue` or a directory of `.cue`) offline;
+    /// exit 1 on any error.
+    #[command(visible_alias = "validate")]
     Check(check::CheckArgs),
     /// Print the resource graph (nodes by id, edges with their kind).
     Graph(graph::GraphArgs),
@@ -77,7 +79,7 @@ enum Command {
 /// Options shared by commands that evaluate a playbook.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The playbook (`.star`).
+    /// The playbook: a `.star` file, a `.cue` file, or a directory of `.cue` files.
     file: PathBuf,
     /// Targets of the default play (top-level resources and `def main(host)`).
     #[arg(long, value_name = "SELECTOR")]

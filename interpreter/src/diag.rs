@@ -95,6 +95,13 @@ pub enum Code {
     /// A play selected no target.
     #[serde(rename = "W-NO-HOSTS")]
     NoHosts,
+    /// CUE rejected a `.cue` input (or a `cue_values()` file): a conflict, an incomplete
+    /// value, an import froyo cannot resolve.
+    #[serde(rename = "E-CUE")]
+    Cue,
+    /// A `workspace.providers` version constraint that no provider of that name satisfies.
+    #[serde(rename = "E-PROVIDER-VERSION")]
+    ProviderVersion,
 }
 
 impl Code {
@@ -128,6 +135,8 @@ impl Code {
             Code::Lint => "W-LINT",
             Code::UnguardedCmd => "W-UNGUARDED-CMD",
             Code::NoHosts => "W-NO-HOSTS",
+            Code::Cue => "E-CUE",
+            Code::ProviderVersion => "E-PROVIDER-VERSION",
         }
     }
 
@@ -208,6 +217,12 @@ impl Code {
             }
             Code::NoHosts => {
                 "check the selector against `inventory.toml`; `local` is always a target"
+            }
+            Code::Cue => {
+                "this is CUE's own error (`cue vet` reports the same); docs/cue.md has the format"
+            }
+            Code::ProviderVersion => {
+                "`froyo doc` lists the providers with their versions; widen the constraint or pin another provider"
             }
         }
     }

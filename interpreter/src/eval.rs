@@ -157,6 +157,9 @@ pub fn evaluate(req: &EvalRequest) -> Evaluated {
 /// [`evaluate`] with the playbook's text given (an editor's unsaved buffer) instead of
 /// read from `req.file`.
 pub fn evaluate_source(req: &EvalRequest, source: Option<String>) -> Evaluated {
+    if crate::frontend_cue::is_cue_input(req.file) {
+        return crate::frontend_cue::evaluate(req, source);
+    }
     let mut out = Evaluated::default();
     let real = match std::fs::canonicalize(req.file) {
         Ok(p) => p,

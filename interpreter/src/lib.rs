@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod facts;
+pub mod frontend_cue;
 pub mod graph;
 pub mod inventory;
 pub mod lsp_bridge;

@@ -90,12 +90,16 @@ pub struct Project {
 }
 
 impl Project {
-    /// Finds the project of `playbook` (a path to a `.star` file).
+    /// Finds the project of `playbook` (a `.star` or `.cue` file, or a directory of `.cue` files).
     pub fn discover(playbook: &Path) -> Result<Project, Error> {
         let abs = std::fs::canonicalize(playbook).map_err(|e| Error::Io {
             path: playbook.to_owned(),
             source: e,
         })?;
+        // A directory of `.cue` files (one CUE package) is its own starting point.
+        if abs.is_dir() {
+            return Project::discover_dir(&abs);
+        }
         Project::discover_dir(abs.parent().unwrap_or(Path::new("/")))
     }
 

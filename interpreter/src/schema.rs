@@ -11,4 +11,4 @@ mod validate;
 
 pub use docs::{FieldDoc, TypeDoc};
 pub use registry::{META_KEYWORDS, Registry, ResourceType};
-pub use validate::{FieldError, Validator};
+pub use validate::{FieldError, Validator, parse_error as parse_cue_error};

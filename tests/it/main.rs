@@ -3,6 +3,7 @@
 
 mod auto_edges;
 mod cli;
+mod cue;
 mod diagnostics;
 mod engine;
 mod examples;

@@ -22,6 +22,10 @@ const NOPE: &str = "froyo-it-no-such-package";
 const REPO: &str = "/var/tmp/froyo-it-pkg-repo";
 const LIST: &str = "/etc/apt/sources.list.d/froyo-it-pkg.list";
 
+/// Held by every test that runs apt or dpkg (`cue.rs` has the quick start's), so two of
+/// them never fight over the dpkg lock.
+pub static DPKG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn sh(argv: &[&str], cwd: &Path) -> String {
     let out = Command::new(argv[0])
         .args(&argv[1..])
@@ -145,6 +149,7 @@ fn pkg(id: &str, config: Value) -> froyo::provider_host::Resource {
 
 #[test]
 fn linux_pkg_installs_upgrades_pins_and_removes_with_real_apt() {
+    let _dpkg = DPKG.lock().unwrap_or_else(|e| e.into_inner());
     cleanup();
     let _guard = Guard;
     std::fs::create_dir_all(REPO).unwrap();

@@ -52,6 +52,9 @@ fn nginx_pid() -> Option<u32> {
 /// Stops nginx by its master's PID and undoes what the test set up.
 struct Cleanup {
     made_policy: bool,
+    /// The test installed nginx itself, so it removes it again (the quick-start test in
+    /// `cue.rs` installs a package of that name of its own and needs it absent).
+    installed_nginx: bool,
 }
 
 impl Drop for Cleanup {
@@ -67,6 +70,11 @@ impl Drop for Cleanup {
         }
         let _ = std::fs::remove_file("/etc/nginx/conf.d/site.conf");
         let _ = sh("update-rc.d -f nginx remove >/dev/null 2>&1");
+        if self.installed_nginx {
+            let _ = sh(
+                "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q nginx nginx-common >/dev/null 2>&1",
+            );
+        }
         if self.made_policy {
             let _ = std::fs::remove_file(POLICY);
         }
@@ -75,6 +83,9 @@ impl Drop for Cleanup {
 
 #[test]
 fn the_webserver_example_applies_for_real() {
+    let _dpkg = crate::prov_pkg::DPKG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let made_policy = !Path::new(POLICY).exists();
     if made_policy {
         std::fs::write(
@@ -84,7 +95,10 @@ fn the_webserver_example_applies_for_real() {
         .unwrap();
         sh(&format!("chmod 755 {POLICY}"));
     }
-    let _cleanup = Cleanup { made_policy };
+    let mut cleanup = Cleanup {
+        made_policy,
+        installed_nginx: false,
+    };
     if nginx_pid().is_some() {
         panic!("an nginx is already running on this machine; the test will not touch it");
     }
@@ -95,6 +109,7 @@ fn the_webserver_example_applies_for_real() {
             "DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null 2>&1 \
                       || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx; }",
         );
+        cleanup.installed_nginx = true;
         assert!(
             out.status.success(),
             "installing nginx failed: {}",

@@ -20,6 +20,7 @@ pub struct ApplyArgs {
     #[arg(required_unless_present = "plan")]
     file: Option<PathBuf>,
     /// Apply exactly this saved plan (`froyo plan --out`), refused if targets changed since.
+    /// A saved plan was reviewed when it was made, so it is applied without asking.
     #[arg(long, value_name = "PLAN.json", conflicts_with = "file")]
     plan: Option<PathBuf>,
     /// Targets of the default play.
@@ -184,7 +185,9 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
     if plan.has_errors() {
         return Ok(ExitCode::from(1));
     }
-    if !args.yes && !confirm()? {
+    // A saved plan is the reviewed artefact (`plan --out`, then `apply --plan`): applying
+    // it is the confirmation, as with `terraform apply PLANFILE`.
+    if !args.yes && args.plan.is_none() && !confirm()? {
         eprintln!("Apply cancelled.");
         return Ok(ExitCode::from(1));
     }

@@ -17,11 +17,33 @@ pub struct DocArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
+    /// Write the providers' schemas as the CUE packages `froyo.dev/<provider>` under
+    /// DIR/cue.mod (what `.cue` inputs import), so `cue vet` and editors agree with froyo.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "json"])]
+    cue_module: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &DocArgs) -> Result<ExitCode, Error> {
     // The project of the current directory may add providers of its own.
     let reg = Registry::for_project(&super::cwd_project()?)?;
+    if let Some(dir) = &args.cue_module {
+        let written = crate::frontend_cue::write_module(reg, dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        let list: Vec<String> = written
+            .iter()
+            .map(|p| format!("  {}\n", p.display()))
+            .collect();
+        write_stdout(&format!(
+            "Wrote {} file{} (import \"{}\" and the like):\n{}",
+            written.len(),
+            if written.len() == 1 { "" } else { "s" },
+            crate::frontend_cue::import_path("linux.pkg"),
+            list.concat()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
     let builtins = crate::eval::globals().documentation();
     match &args.name {
         None if args.json => {

@@ -14,7 +14,22 @@ use crate::plan::{HostPlan, Plan, PlanOptions, Status, Unit};
 use crate::state::{RunKind, RunStatus, Store};
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DriftArgs {
+    #[command(subcommand)]
+    verb: Option<DriftVerb>,
+    #[command(flatten)]
+    opts: DriftOpts,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DriftVerb {
+    /// The same as `froyo drift` (the original design's spelling: `drift detect`).
+    Detect(DriftOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftOpts {
     /// Only these targets.
     #[arg(long, value_name = "SELECTOR")]
     on: Option<String>,
@@ -30,6 +45,10 @@ pub struct DriftArgs {
 }
 
 pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
+    let args = match &args.verb {
+        Some(DriftVerb::Detect(opts)) => opts,
+        None => &args.opts,
+    };
     let project = super::cwd_project()?;
     let inventory = crate::inventory::Inventory::load(&project.root, &Default::default())?;
     let selected: Option<Vec<String>> = match &args.on {

@@ -19,11 +19,31 @@ use crate::transport::Connector;
 type HostFacts = Result<Map<String, Json>, crate::transport::TargetError>;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct FactsArgs {
+    #[command(subcommand)]
+    verb: Option<FactsVerb>,
+    #[command(flatten)]
+    opts: FactsOpts,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum FactsVerb {
+    /// The same as `froyo facts` (the original design's spelling: `facts collect --selector SEL`).
+    Collect(FactsOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct FactsOpts {
     /// A fact (`os.basic`) or a field of one (`os.basic.distro`); all facts by default.
     fact: Option<String>,
     /// Targets to ask (default `local`).
-    #[arg(long, value_name = "SELECTOR", default_value = "name=local")]
+    #[arg(
+        long,
+        visible_alias = "selector",
+        value_name = "SELECTOR",
+        default_value = "name=local"
+    )]
     on: String,
     /// Print JSON (`{target: {fact: value}}`) on stdout.
     #[arg(long)]
@@ -37,6 +57,10 @@ pub struct FactsArgs {
 }
 
 pub fn run(args: &FactsArgs) -> Result<ExitCode, Error> {
+    let args = match &args.verb {
+        Some(FactsVerb::Collect(opts)) => opts,
+        None => &args.opts,
+    };
     let project = super::cwd_project()?;
     let inventory = Inventory::load(&project.root, &Map::new())?;
     let sel = Selector::parse(&args.on).map_err(|e| Error::Usage(format!("--on: {e}")))?;

@@ -36,6 +36,9 @@ pub struct RawResource {
     pub sensitive: bool,
     pub span: Option<FileSpan>,
     pub notes: Vec<(FileSpan, String)>,
+    /// Where each top-level config field was written, when the front end knows it (the
+    /// CUE front end does; for Starlark the call's `field = ` is found in its text).
+    pub fields: Vec<(String, FileSpan)>,
     /// For a default-play copy on one host: the top-level declaration it was copied from.
     pub template: Option<NodeId>,
 }

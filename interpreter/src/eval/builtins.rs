@@ -233,6 +233,7 @@ fn declare<'v>(
         sensitive,
         span: span.clone(),
         notes: notes.clone(),
+        fields: Vec::new(),
         template: None,
     };
     let node = match ctx.add_node(raw) {
@@ -541,6 +542,27 @@ pub fn core_builtins(builder: &mut GlobalsBuilder) {
             .into_iter()
             .map(|t| target_value(t, &ctx.facts))
             .collect())
+    }
+
+    /// The evaluated value of a `.cue` file, or of a directory of them (one CUE package), as
+    /// Starlark data: keep environment data typed in CUE and the logic in Starlark. The
+    /// path is relative to this `.star` file and must stay inside the project; schema
+    /// packages can be imported (`import "froyo.dev/linux/pkg"`). CUE errors are reported
+    /// at their `.cue` line.
+    ///
+    /// ```python
+    /// env = cue_values("values.cue")
+    /// for u in env["users"]:
+    ///     user(u["name"], uid = u["uid"])
+    /// ```
+    fn cue_values<'v>(
+        #[starlark(require = pos)] path: &str,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let ctx = EvalContext::get(eval)?;
+        let (span, _) = EvalContext::call_site(eval);
+        let json = crate::frontend_cue::values(ctx, &span, path)?;
+        Ok(eval.heap().alloc(json))
     }
 
     /// Render a MiniJinja template (path relative to this `.star` file) with exactly `vars`

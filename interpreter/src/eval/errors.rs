@@ -23,6 +23,9 @@ pub struct CodedError {
     pub help: Option<String>,
     /// Extra labelled locations (e.g. the first declaration for `E-DUP-ID`).
     pub related: Vec<(FileSpan, String)>,
+    /// Where the problem really is when that is not the call (a `.cue` line read by
+    /// `cue_values()`); the call becomes a note.
+    pub primary: Option<Box<(FileSpan, String)>>,
 }
 
 impl CodedError {
@@ -32,6 +35,7 @@ impl CodedError {
             message: message.into(),
             help: None,
             related: Vec::new(),
+            primary: None,
         }
     }
 
@@ -132,6 +136,7 @@ pub fn from_starlark(err: &starlark::Error) -> Diagnostic {
     };
     let coded = coded.or(spec.map(|e| CodedError::new(Code::Arg, e.message).help(e.hint)));
     let message = err.without_diagnostic().to_string();
+    let elsewhere = coded.as_ref().and_then(|c| c.primary.clone()).map(|b| *b);
     let (code, message, help, related) = match (coded, err.kind()) {
         (Some(c), _) => (c.code, c.message, c.help, c.related),
         // `f"{i:02d}"`: the dialect's f-strings take no format spec.
@@ -165,8 +170,17 @@ pub fn from_starlark(err: &starlark::Error) -> Diagnostic {
         Code::SecretStr => "secret used as text here",
         _ => "error here",
     };
-    let mut d =
-        Diagnostic::new(code, message.trim_end_matches('.').to_owned()).at_opt(primary, label);
+    let mut d = Diagnostic::new(code, message.trim_end_matches('.').to_owned());
+    d = match elsewhere {
+        Some((span, l)) => {
+            let d = d.at(span, l);
+            match primary {
+                Some(call) => d.note(call, "read from here"),
+                None => d,
+            }
+        }
+        None => d.at_opt(primary, label),
+    };
     for (span, label) in related {
         d = d.also(span, label);
     }

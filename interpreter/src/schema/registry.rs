@@ -48,6 +48,10 @@ struct TypeSection {
     natural: Option<String>,
     #[serde(default)]
     summary: String,
+    /// Other names a config may use for a field (`package = "name"`): the schema unifies
+    /// the two, and the alias is dropped from the config once validated.
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
 }
 
 /// One resource type, e.g. `linux.file::file`.
@@ -64,6 +68,8 @@ pub struct ResourceType {
     /// The field whose value a Handle of this type becomes inside another config.
     pub natural: String,
     pub summary: String,
+    /// Alias field → the field it stands for (the original design's names).
+    pub aliases: BTreeMap<String, String>,
     /// The provider's whole `schema.cue`.
     pub schema_source: Arc<str>,
     /// Fields, defaults and docs extracted from the schema.
@@ -165,6 +171,16 @@ impl Registry {
                     t.name, t.identity
                 ));
             }
+            for (alias, of) in &t.aliases {
+                if !doc.fields.iter().any(|f| f.name == *alias)
+                    || !doc.fields.iter().any(|f| f.name == *of)
+                {
+                    return Err(format!(
+                        "type `{}`: alias `{alias}` of `{of}` needs both fields in its schema",
+                        t.name
+                    ));
+                }
+            }
             let natural = t.natural.unwrap_or_else(|| t.identity.clone());
             let rt = ResourceType {
                 name: t.name.clone(),
@@ -174,6 +190,7 @@ impl Registry {
                 identity: t.identity,
                 natural,
                 summary: t.summary,
+                aliases: t.aliases,
                 schema_source: schema_source.clone(),
                 doc,
             };

@@ -282,7 +282,7 @@ fn key(i: usize) -> String {
 
 /// Splits `r3.mode: invalid value "9" (out of bound ...) (and 2 more errors)` into the path
 /// and the message.
-fn parse_error(msg: &str) -> Option<(String, String)> {
+pub fn parse_error(msg: &str) -> Option<(String, String)> {
     let msg = msg.strip_prefix("cue: marshal error: ").unwrap_or(msg);
     let msg = match msg.rfind(" (and ") {
         Some(i) if msg.ends_with(" more errors)") || msg.ends_with(" more error)") => &msg[..i],
