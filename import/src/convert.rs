@@ -54,6 +54,7 @@ const STDLIB: &[(&str, &[&str])] = &[
         "ansible.star",
         &[
             "ansible_bool",
+            "ansible_facts",
             "comma_list",
             "file_mode",
             "service_state",
@@ -431,7 +432,7 @@ impl Converter<'_> {
         // Handlers first: the tasks notify them.
         if let Some(hs) = handlers.as_seq() {
             t.w.gap();
-            t.w.comment(&format!("Handlers ({display}{handlers_file})"));
+            t.w.comment(&format!("Handlers ({display}{handlers_file})."));
             for h in hs {
                 t.handler(h, &handlers_file, &scope);
             }
@@ -859,9 +860,21 @@ impl Tasks<'_> {
         match self.handler_call(h, scope) {
             Ok(code) => {
                 let var = self.fresh(&name);
+                if !self.handlers_dict {
+                    self.w.comment("Handlers are declared when first notified: Ansible reads their arguments when they run.");
+                    self.w.line("handlers = {}");
+                    self.handlers_dict = true;
+                }
+                self.w.gap();
                 self.w
                     .comment(&format!("{}{file}:{}: {name}", self.display_prefix, h.line));
-                self.w.line(format!("{var} = {code}"));
+                let key = str_lit(&name);
+                self.w.open(format!("def {var}():"));
+                self.w.open(format!("if {key} not in handlers:"));
+                self.w.line(format!("handlers[{key}] = {code}"));
+                self.w.close();
+                self.w.line(format!("return handlers[{key}]"));
+                self.w.close();
                 for l in listen {
                     self.handlers.by_name.push((l, var.clone()));
                 }
@@ -956,7 +969,7 @@ impl Tasks<'_> {
         for (k, v) in &call.kwargs {
             hc.kw(k, v.clone());
         }
-        Ok(hc.render(1, 100))
+        Ok(hc.render(3, 100))
     }
 }
 

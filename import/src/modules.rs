@@ -573,7 +573,8 @@ fn template_vars(ctx: &Ctx, source: Option<&str>) -> String {
         .copied()
         .filter(|f| source.is_some_and(|s| s.contains(&format!("ansible_{f}"))))
         .collect();
-    if uses_facts && source.is_some() {
+    // A template chosen at run time may read facts too.
+    if uses_facts {
         extra.push("ansible_facts = ansible_facts(host)".into());
     }
     for f in legacy_used {

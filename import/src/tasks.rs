@@ -147,6 +147,8 @@ pub struct Tasks<'p> {
     names: Vec<String>,
     /// `register:` names seen so far (registered results are global in Ansible).
     registered: Vec<(String, String)>,
+    /// Whether the `handlers = {}` memo of this unit was written.
+    pub handlers_dict: bool,
 }
 
 /// The module of a task, its name as written and its arguments node.
@@ -209,6 +211,7 @@ impl<'p> Tasks<'p> {
             depth: 0,
             names: Vec::new(),
             registered: Vec::new(),
+            handlers_dict: false,
         }
     }
 
@@ -251,6 +254,7 @@ impl<'p> Tasks<'p> {
             "changed",
             "fail",
             "play",
+            "handlers",
         ];
         let mut name = base.clone();
         let mut n = 2;
@@ -669,7 +673,7 @@ impl<'p> Tasks<'p> {
                         "notifies `{n}`, which is not a handler here (a handler of another role, or one that did not convert)"
                     )));
                 }
-                out.extend(vars);
+                out.extend(vars.into_iter().map(|v| format!("{v}()")));
             }
             out.dedup();
             out
@@ -791,23 +795,28 @@ impl Tasks<'_> {
     fn args(&self, module: &str, margs: &Node, t: &Node) -> Result<Args, Unsupported> {
         args_of(module, margs, t)
     }
-    /// The path of a task or vars file named in `file`'s directory or `dir`.
-    fn find(&self, name: &str, file: &str, dirs: &[&Path]) -> Option<(PathBuf, String)> {
+    /// The path of a task or vars file: the first of `dirs` that has it.
+    fn find(&self, name: &str, dirs: &[PathBuf]) -> Option<(PathBuf, String)> {
+        dirs.iter()
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(|p| {
+                let shown = p
+                    .strip_prefix(&self.root)
+                    .map(|r| r.display().to_string())
+                    .unwrap_or_else(|_| p.display().to_string());
+                (p, shown)
+            })
+    }
+
+    /// The directory of `file` (shown relative to the unit), then `more`.
+    fn dirs(&self, file: &str, first: Option<&Path>, more: &Path) -> Vec<PathBuf> {
         let here = self.root.join(file);
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        if let Some(parent) = here.parent() {
-            candidates.push(parent.join(name));
+        let here = here.parent().map(Path::to_path_buf).unwrap_or_default();
+        match first {
+            Some(f) => vec![f.to_path_buf(), here, more.to_path_buf()],
+            None => vec![here, more.to_path_buf()],
         }
-        for d in dirs {
-            candidates.push(d.join(name));
-        }
-        candidates.into_iter().find(|p| p.is_file()).map(|p| {
-            let shown = p
-                .strip_prefix(&self.root)
-                .map(|r| r.display().to_string())
-                .unwrap_or_else(|_| p.display().to_string());
-            (p, shown)
-        })
     }
 
     fn read_yaml(&self, path: &Path, shown: &str) -> Result<Node, Unsupported> {
@@ -817,15 +826,15 @@ impl Tasks<'_> {
     }
 
     /// `name` (maybe built from one fact) → the files it can be, each with the
-    /// plan-time condition that picks it (`None` for a static name).
+    /// plan-time condition that picks it (`None` for a static name). Looks in `dirs` in
+    /// order; a name built from a fact matches in the first directory that has any match.
     fn choices(
         &self,
         name: &str,
-        file: &str,
-        dirs: &[&Path],
+        dirs: &[PathBuf],
     ) -> Result<Vec<(Option<String>, PathBuf, String)>, Unsupported> {
         if !is_template(name) {
-            let Some((p, shown)) = self.find(name, file, dirs) else {
+            let Some((p, shown)) = self.find(name, dirs) else {
                 return Err(Unsupported(format!("`{name}` was not found")));
             };
             return Ok(vec![(None, p, shown)]);
@@ -835,25 +844,19 @@ impl Tasks<'_> {
                 "the file name `{name}` is built from data other than one fact"
             )));
         };
-        let here = self.root.join(file);
-        let mut dirs_all: Vec<PathBuf> = here.parent().map(Path::to_path_buf).into_iter().collect();
-        dirs_all.extend(dirs.iter().map(|d| d.to_path_buf()));
-        let mut out = Vec::new();
-        let mut seen = Vec::new();
-        for d in dirs_all {
-            let dir_part = Path::new(&f.prefix)
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let base_prefix = Path::new(&f.prefix)
+        let dir_part = Path::new(&f.prefix)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let base_prefix = if f.prefix.ends_with('/') {
+            String::new()
+        } else {
+            Path::new(&f.prefix)
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let base_prefix = if f.prefix.ends_with('/') {
-                String::new()
-            } else {
-                base_prefix
-            };
+                .unwrap_or_default()
+        };
+        for d in dirs {
             let Ok(entries) = std::fs::read_dir(d.join(&dir_part)) else {
                 continue;
             };
@@ -862,6 +865,7 @@ impl Tasks<'_> {
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
             names.sort();
+            let mut out = Vec::new();
             for n in names {
                 let Some(mid) = n
                     .strip_prefix(&base_prefix)
@@ -869,10 +873,9 @@ impl Tasks<'_> {
                 else {
                     continue;
                 };
-                if mid.is_empty() || seen.contains(&mid.to_owned()) {
+                if mid.is_empty() || mid.contains('.') {
                     continue;
                 }
-                seen.push(mid.to_owned());
                 let p = d.join(&dir_part).join(&n);
                 let shown = p
                     .strip_prefix(&self.root)
@@ -884,11 +887,11 @@ impl Tasks<'_> {
                     shown,
                 ));
             }
+            if !out.is_empty() {
+                return Ok(out);
+            }
         }
-        if out.is_empty() {
-            return Err(Unsupported(format!("no file matches `{name}`")));
-        }
-        Ok(out)
+        Err(Unsupported(format!("no file matches `{name}`")))
     }
 
     /// Emits each choice under its `if`/`elif`.
@@ -935,8 +938,8 @@ impl Tasks<'_> {
         if self.depth > 20 {
             return Err(Unsupported("includes nested more than 20 deep".into()));
         }
-        let tasks_dir = self.tasks_dir.clone();
-        let choices = self.choices(&name, file, &[&tasks_dir])?;
+        let dirs = self.dirs(file, None, &self.tasks_dir.clone());
+        let choices = self.choices(&name, &dirs)?;
         let lp = self.loop_of(t, scope)?;
         let inner = lp
             .as_ref()
@@ -997,7 +1000,8 @@ impl Tasks<'_> {
         }
         .ok_or_else(|| Unsupported("`include_vars` without a file".into()))?;
         let vars_dir = self.vars_dir.clone();
-        let choices = self.choices(&name, file, &[&vars_dir])?;
+        let dirs = self.dirs(file, Some(&vars_dir), &self.root.clone());
+        let choices = self.choices(&name, &dirs)?;
         let cond = self.when(t, scope)?;
         self.w
             .comment(&format!("{}: include_vars {name}", self.at(file, t.line)));

@@ -95,6 +95,12 @@ pub enum Code {
     /// A play selected no target.
     #[serde(rename = "W-NO-HOSTS")]
     NoHosts,
+    /// A task `froyo import ansible` could not convert (an `unconverted()` placeholder).
+    #[serde(rename = "E-IMPORT")]
+    Import,
+    /// The same, written with `--allow-unconverted`: shown, skipped, not failing.
+    #[serde(rename = "W-IMPORT")]
+    ImportAllowed,
 }
 
 impl Code {
@@ -128,13 +134,19 @@ impl Code {
             Code::Lint => "W-LINT",
             Code::UnguardedCmd => "W-UNGUARDED-CMD",
             Code::NoHosts => "W-NO-HOSTS",
+            Code::Import => "E-IMPORT",
+            Code::ImportAllowed => "W-IMPORT",
         }
     }
 
     /// Warnings do not fail `froyo check`.
     pub fn default_severity(self) -> Severity {
         match self {
-            Code::Lint | Code::UnguardedCmd | Code::NoHosts | Code::PolicyWarn => Severity::Warning,
+            Code::Lint
+            | Code::UnguardedCmd
+            | Code::NoHosts
+            | Code::PolicyWarn
+            | Code::ImportAllowed => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -208,6 +220,12 @@ impl Code {
             }
             Code::NoHosts => {
                 "check the selector against `inventory.toml`; `local` is always a target"
+            }
+            Code::Import => {
+                "rewrite the Ansible task (named by `at`) by hand here, then remove the `unconverted()` call; IMPORT.md lists them all"
+            }
+            Code::ImportAllowed => {
+                "this task was not converted and is skipped; rewrite it by hand and remove the `unconverted()` call"
             }
         }
     }

@@ -11,6 +11,7 @@ mod convert;
 mod deferred;
 mod errors;
 mod format;
+mod import_builtins;
 mod loader;
 pub mod repl;
 pub mod template;
@@ -74,6 +75,7 @@ fn globals_builder() -> GlobalsBuilder {
         LibraryExtension::SetType,
     ])
     .with(builtins::core_builtins)
+    .with(import_builtins::import_builtins)
 }
 
 /// Collects `print()` output; the CLI decides where it goes (stderr).

@@ -8,6 +8,7 @@ mod engine;
 mod examples;
 mod format;
 mod front_door;
+mod import;
 mod lsp;
 mod onboard;
 mod plays;

@@ -1,0 +1,162 @@
+//! `froyo import ansible` on real public roles (`tests/fixtures/ansible/`, with their
+//! licenses): the conversion is written, reads as a person would write it (golden files),
+//! and `froyo check` passes except for the `E-IMPORT` placeholders, each naming its
+//! Ansible source line; with `--allow-unconverted` the playbook evaluates on this machine.
+
+use std::path::Path;
+
+use super::{check_json, fixtures, froyo};
+
+fn import(source: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "import",
+        "ansible",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let run = froyo(&fixtures(), &args);
+    assert_eq!(
+        run.code, 0,
+        "import failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// The E-IMPORT diagnostics of a check, and every other error.
+fn errors(check: &serde_json::Value) -> (Vec<String>, Vec<serde_json::Value>) {
+    let mut placeholders = Vec::new();
+    let mut others = Vec::new();
+    for d in check["diagnostics"].as_array().unwrap() {
+        if d["severity"] != "error" {
+            continue;
+        }
+        if d["code"] == "E-IMPORT" {
+            placeholders.push(d["message"].as_str().unwrap().to_owned());
+        } else {
+            others.push(d.clone());
+        }
+    }
+    (placeholders, others)
+}
+
+#[test]
+fn users_role_converts_and_checks_except_its_placeholders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let report = import(&fixtures().join("ansible/roles/users"), out, &[]);
+    let unit = &report["units"][0];
+    assert_eq!(unit["name"], "users");
+    assert_eq!(unit["tasks"], 7);
+    let unconverted = unit["unconverted"].as_array().unwrap();
+    // blockinfile has no froyo type yet; everything else converts.
+    assert_eq!(unit["converted"], 6, "{unconverted:#?}");
+    assert!(
+        unconverted[0]["at"]
+            .as_str()
+            .unwrap()
+            .starts_with("roles/users/tasks/main.yml:")
+    );
+    assert_eq!(unconverted[0]["module"], "ansible.builtin.blockinfile");
+    for f in [
+        "users.star",
+        "roles/users/main.star",
+        "IMPORT.md",
+        "import-report.json",
+        "froyo.toml",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let module = std::fs::read_to_string(out.join("roles/users/main.star")).unwrap();
+    insta::assert_snapshot!("import_users_role", module);
+
+    let (code, check) = check_json(out, "users.star");
+    assert_eq!(code, 1, "{check:#}");
+    let (placeholders, others) = errors(&check);
+    assert!(others.is_empty(), "only E-IMPORT may fail: {others:#?}");
+    assert_eq!(placeholders.len(), unconverted.len(), "{placeholders:#?}");
+    assert!(
+        placeholders[0].contains(
+            "roles/users/tasks/main.yml:46: ansible.builtin.blockinfile (Setup user profiles)"
+        ),
+        "{placeholders:#?}"
+    );
+
+    // With --allow-unconverted the placeholders are warnings and the check passes.
+    let report = import(
+        &fixtures().join("ansible/roles/users"),
+        out,
+        &["--allow-unconverted"],
+    );
+    assert_eq!(report["converted"], 6);
+    let (code, check) = check_json(out, "users.star");
+    assert_eq!(code, 0, "{check:#}");
+    assert!(
+        check["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "W-IMPORT"),
+        "{check:#}"
+    );
+}
+
+/// A site playbook with both roles and role parameters: the users role's loops run over
+/// the play's `users`, and every resource Ansible would manage is in the graph.
+#[test]
+fn site_playbook_graph_has_what_ansible_would_manage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let report = import(
+        &fixtures().join("ansible/site.yml"),
+        out,
+        &["--allow-unconverted"],
+    );
+    let units = report["units"].as_array().unwrap();
+    let names: Vec<&str> = units.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["users", "security", "site.yml"]);
+    let security = std::fs::read_to_string(out.join("roles/security/main.star")).unwrap();
+    insta::assert_snapshot!("import_security_role", security);
+    let site = std::fs::read_to_string(out.join("site.star")).unwrap();
+    insta::assert_snapshot!("import_site_playbook", site);
+
+    // `froyo graph` reads this machine's facts (the security role branches on them).
+    let run = froyo(out, &["graph", "site.star", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let graph: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let ids: Vec<&str> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    for want in [
+        "linux.user::group[alice]",
+        "linux.user::user[alice]",
+        "linux.user::authorized_keys[alice]",
+        "linux.pkg::package[curl htop]",
+        "linux.file::file[/etc/motd]",
+        "linux.service::service[ssh]",
+    ] {
+        assert!(
+            ids.iter().any(|i| i.ends_with(want)),
+            "{want} not in {ids:#?}"
+        );
+    }
+}
+
+#[test]
+fn import_errors_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yml"), "- hosts: all\n  tasks: [\n").unwrap();
+    let run = froyo(
+        dir.path(),
+        &["import", "ansible", "bad.yml", "--out", "out"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("E-IMPORT-INPUT"), "{}", run.stderr);
+    assert!(run.stderr.contains("bad.yml:"), "{}", run.stderr);
+}
