@@ -40,6 +40,7 @@ const STDLIB: &[(&str, &[&str])] = &[
             "directory",
             "file",
             "group",
+            "line",
             "package",
             "packages",
             "reload",

@@ -237,6 +237,7 @@ pub fn map(module: &str, args: &Args, ctx: &Ctx) -> R<Mapped> {
         "package" | "apt" | "yum" | "dnf" | "apk" | "zypper" => package(module, args, ctx)?,
         "file" => file(args, ctx)?,
         "copy" => copy(args, ctx)?,
+        "lineinfile" => lineinfile(args, ctx)?,
         "template" => template(args, ctx)?,
         "user" => user(args, ctx)?,
         "group" => group(args, ctx)?,
@@ -490,6 +491,75 @@ fn common_file_args(call: &mut Call, args: &Args, ctx: &Ctx, module: &str) -> R<
         return unsupported(format!("`{module}: force: no` (write only when missing)"));
     }
     Ok(())
+}
+
+fn lineinfile(args: &Args, ctx: &Ctx) -> R<Mapped> {
+    let path_node = req(args, &["path", "dest", "destfile", "name"], "lineinfile")?;
+    let path = ctx.str_val(path_node)?;
+    if args.get(&["search_string"]).is_some() {
+        return unsupported("`lineinfile: search_string`");
+    }
+    let regexp = match args.get(&["regexp", "regex"]) {
+        Some(r) => Some(ctx.str_val(r)?),
+        None => None,
+    };
+    let line = match args.get(&["line", "value"]) {
+        Some(l) => Some(ctx.str_val(l)?),
+        None => None,
+    };
+    // A label unique per file and line: the path and what identifies the line.
+    let what = regexp
+        .clone()
+        .or_else(|| line.clone())
+        .unwrap_or_else(|| lit(""));
+    let plain = |code: &str| serde_json::from_str::<String>(code).ok();
+    let label = if let (Some(p), Some(w)) = (plain(&path), plain(&what)) {
+        lit(&format!("{p}: {w}"))
+    } else {
+        format!("\"%s: %s\" % ({path}, {what})")
+    };
+    let mut call = Call::new("line").arg(label);
+    call.kw("path", path);
+    if let Some(l) = line {
+        call.kw("line", l);
+    }
+    if let Some(r) = regexp {
+        call.kw("regexp", r);
+    }
+    match args
+        .get(&["state"])
+        .and_then(|n| n.scalar_text())
+        .as_deref()
+    {
+        None | Some("present") => {}
+        Some("absent") => call.kw("state", lit("absent")),
+        Some(other) => return unsupported(format!("`lineinfile` state `{other}`")),
+    }
+    opt(&mut call, args, &["insertafter"], "insertafter", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["insertbefore"], "insertbefore", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["create"], "create", |n| ctx.bool_val(n))?;
+    opt(&mut call, args, &["backrefs"], "backrefs", |n| {
+        ctx.bool_val(n)
+    })?;
+    opt(&mut call, args, &["firstmatch"], "firstmatch", |n| {
+        ctx.bool_val(n)
+    })?;
+    opt(&mut call, args, &["validate"], "validate", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["owner"], "owner", |n| ctx.str_val(n))?;
+    opt(&mut call, args, &["group"], "group", |n| ctx.str_val(n))?;
+    opt(&mut call, args, &["mode"], "mode", |n| ctx.mode_val(n))?;
+    if let Some(b) = args.get(&["backup"])
+        && !literal_is(Some(b), &["False", "no", "false"])
+    {
+        return unsupported("`lineinfile: backup`");
+    }
+    Ok(Mapped::Resource(call))
 }
 
 fn copy(args: &Args, ctx: &Ctx) -> R<Mapped> {
@@ -929,6 +999,7 @@ pub fn wrapper_type(func: &str) -> Option<(&'static str, Option<&'static str>)> 
     Some(match func {
         "package" | "packages" => ("linux.pkg::package", None),
         "file" => ("linux.file::file", None),
+        "line" => ("linux.file::line", None),
         "directory" => ("linux.file::directory", None),
         "symlink" => ("linux.file::symlink", None),
         "service" => ("linux.service::service", Some("unit")),

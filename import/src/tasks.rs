@@ -225,6 +225,7 @@ impl<'p> Tasks<'p> {
             "item",
             "package",
             "packages",
+            "line",
             "file",
             "directory",
             "symlink",

@@ -140,6 +140,7 @@ fn site_playbook_graph_has_what_ansible_would_manage() {
         "linux.pkg::package[curl htop]",
         "linux.file::file[/etc/motd]",
         "linux.service::service[ssh]",
+        "linux.file::line[/etc/ssh/sshd_config: ^PasswordAuthentication]",
     ] {
         assert!(
             ids.iter().any(|i| i.ends_with(want)),

@@ -39,8 +39,69 @@ pub fn destroy(resource: &Resource) -> Result<ApplyResult> {
     }
 }
 
+/// `Payload::EditLine`: read, edit, write conditional on the read; a conflict (another
+/// edit of the same file in between) is retried on the new content.
+fn edit_line(c: &crate::line::LineConfig) -> Result<ApplyResult> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let entry = runner::stat(std::slice::from_ref(&c.path))?;
+        let state = entry.first().map(State::from_stat).transpose()?.flatten();
+        let (current, sha) = match &state {
+            None => (None, String::new()),
+            Some(s) if s.kind == FileKind::File => {
+                let r = runner::read(&c.path)?;
+                let text = r.content.ok_or_else(|| {
+                    ProviderError::permanent(format!(
+                        "{} is not UTF-8 text: its lines cannot be edited",
+                        c.path
+                    ))
+                })?;
+                (Some(text), r.sha256)
+            }
+            Some(s) => {
+                return Err(ProviderError::permanent(format!(
+                    "{} is {}, not a regular file",
+                    c.path,
+                    crate::state::kind_name(s.kind)
+                )));
+            }
+        };
+        let Some(new) = crate::line::edit(current.as_deref(), c)? else {
+            return Ok(ApplyResult {
+                changed: false,
+                output: "{}".into(),
+            });
+        };
+        let unchanged = current.as_deref() == Some(new.as_str());
+        if unchanged && c.mode.is_none() && c.owner.is_none() && c.group.is_none() {
+            return Ok(ApplyResult {
+                changed: false,
+                output: "{}".into(),
+            });
+        }
+        let payload = Payload::WriteFile {
+            path: c.path.clone(),
+            content: new,
+            mode: c.mode.as_deref().and_then(crate::config::normalize_mode),
+            owner: c.owner.clone(),
+            group: c.group.clone(),
+            expect_sha256: Some(sha),
+            validate: c.validate.clone().filter(|_| !unchanged),
+            backup: false,
+        };
+        match run(payload) {
+            Err(e) if e.class == froyo_provider_sdk::ErrorClass::Conflict && attempt < 5 => {
+                continue;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn run(payload: Payload) -> Result<ApplyResult> {
     let (changed, output) = match payload {
+        Payload::EditLine { line } => return edit_line(&line),
         Payload::WriteFile {
             path,
             content,

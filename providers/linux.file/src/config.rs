@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 pub const FILE: &str = "linux.file::file";
 pub const DIRECTORY: &str = "linux.file::directory";
 pub const SYMLINK: &str = "linux.file::symlink";
+pub const LINE: &str = "linux.file::line";
 
 /// `#File`.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +84,7 @@ pub enum Config {
     File(FileConfig),
     Directory(DirectoryConfig),
     Symlink(SymlinkConfig),
+    Line(crate::line::LineConfig),
 }
 
 impl Config {
@@ -91,9 +93,10 @@ impl Config {
             FILE => Config::File(resource.config()?),
             DIRECTORY => Config::Directory(resource.config()?),
             SYMLINK => Config::Symlink(resource.config()?),
+            LINE => Config::Line(resource.config()?),
             other => {
                 return Err(ProviderError::permanent(format!(
-                    "linux.file has no type `{other}` (it has {FILE}, {DIRECTORY} and {SYMLINK})"
+                    "linux.file has no type `{other}` (it has {FILE}, {DIRECTORY}, {SYMLINK} and {LINE})"
                 )));
             }
         };
@@ -112,6 +115,7 @@ impl Config {
             Config::File(c) => &c.path,
             Config::Directory(c) => &c.path,
             Config::Symlink(c) => &c.path,
+            Config::Line(c) => &c.path,
         }
     }
 }

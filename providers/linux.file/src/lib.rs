@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod config;
+pub mod line;
 pub mod plan;
 pub mod read;
 pub mod state;
@@ -24,6 +25,7 @@ impl Provider for LinuxFile {
                 config::FILE.into(),
                 config::DIRECTORY.into(),
                 config::SYMLINK.into(),
+                config::LINE.into(),
             ],
         }
     }

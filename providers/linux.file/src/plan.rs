@@ -71,6 +71,10 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<String>,
     },
+    /// Edit one line (`linux.file::line`): the file is read again at apply time, edited
+    /// and written back conditional on what was read, so several lines of one file each
+    /// apply on top of the others (a write that lost a race is retried).
+    EditLine { line: crate::line::LineConfig },
     /// `file.remove`, after a backup of a regular file when asked for.
     Remove {
         path: String,
@@ -98,6 +102,7 @@ pub fn plan(desired: &Resource, actual: &Actual) -> Result<Vec<Operation>> {
         Config::File(c) => plan_file(c, state.as_ref()),
         Config::Directory(c) => plan_directory(c, state.as_ref()),
         Config::Symlink(c) => plan_symlink(c, state.as_ref()),
+        Config::Line(c) => plan_line(c, state.as_ref()),
     }
     .map_err(|e| e.context(&desired.id))?;
     Ok(step
@@ -140,6 +145,8 @@ pub fn removal(config: &Config, state: Option<&State>) -> Result<Option<Payload>
             },
             state,
         ),
+        // Destroying a line leaves its file as it is.
+        Config::Line(_) => Ok(None),
     }?;
     Ok(step.map(|s| s.payload))
 }
@@ -272,6 +279,49 @@ fn plan_file(c: &FileConfig, state: Option<&State>) -> Result<Option<Step>> {
         summary: changes.join(", "),
         diff,
         payload,
+    }))
+}
+
+/// A line: the file with the line edited in (`crate::line::edit`), planned as a file
+/// with that content, so the write is conditional on the sha256 read now.
+fn plan_line(c: &crate::line::LineConfig, state: Option<&State>) -> Result<Option<Step>> {
+    let current = match state {
+        None => None,
+        Some(s) if s.kind == FileKind::File => match &s.content {
+            Some(text) => Some(text.as_str()),
+            None if s.size == Some(0) => Some(""),
+            None => {
+                return Err(ProviderError::permanent(format!(
+                    "{} is not UTF-8 text under {} bytes: its lines cannot be edited",
+                    c.path,
+                    crate::state::MAX_DIFF_BYTES
+                )));
+            }
+        },
+        Some(s) => {
+            return Err(ProviderError::permanent(format!(
+                "{} is {}, not a regular file",
+                c.path,
+                kind_name(s.kind)
+            )));
+        }
+    };
+    let Some(new) = crate::line::edit(current, c)? else {
+        return Ok(None);
+    };
+    let as_file = FileConfig {
+        path: c.path.clone(),
+        content: Some(serde_json::Value::String(new)),
+        owner: c.owner.clone(),
+        group: c.group.clone(),
+        mode: c.mode.clone(),
+        state: FileState::File,
+        validate: c.validate.clone(),
+        backup: false,
+    };
+    Ok(plan_file(&as_file, state)?.map(|step| Step {
+        payload: Payload::EditLine { line: c.clone() },
+        ..step
     }))
 }
 
