@@ -36,6 +36,7 @@ const STDLIB: &[(&str, &[&str])] = &[
         "linux.star",
         &[
             "authorized_keys",
+            "block",
             "command",
             "directory",
             "file",

@@ -238,6 +238,7 @@ pub fn map(module: &str, args: &Args, ctx: &Ctx) -> R<Mapped> {
         "file" => file(args, ctx)?,
         "copy" => copy(args, ctx)?,
         "lineinfile" => lineinfile(args, ctx)?,
+        "blockinfile" => blockinfile(args, ctx)?,
         "template" => template(args, ctx)?,
         "user" => user(args, ctx)?,
         "group" => group(args, ctx)?,
@@ -558,6 +559,77 @@ fn lineinfile(args: &Args, ctx: &Ctx) -> R<Mapped> {
         && !literal_is(Some(b), &["False", "no", "false"])
     {
         return unsupported("`lineinfile: backup`");
+    }
+    Ok(Mapped::Resource(call))
+}
+
+fn blockinfile(args: &Args, ctx: &Ctx) -> R<Mapped> {
+    let path_node = req(args, &["path", "dest", "destfile", "name"], "blockinfile")?;
+    let path = ctx.str_val(path_node)?;
+    let marker = match args.get(&["marker"]) {
+        Some(m) => Some(ctx.str_val(m)?),
+        None => None,
+    };
+    // A label unique per file and marker.
+    let label = match (serde_json::from_str::<String>(&path).ok(), &marker) {
+        (Some(p), None) => lit(&format!("{p}: managed block")),
+        (_, Some(m)) => format!("\"%s: %s\" % ({path}, {m})"),
+        (None, None) => format!("{path} + \": managed block\""),
+    };
+    let mut call = Call::new("block").arg(label);
+    call.kw("path", path);
+    opt(&mut call, args, &["block", "content"], "block", |n| {
+        ctx.str_val(n)
+    })?;
+    if let Some(m) = marker {
+        call.kw("marker", m);
+    }
+    opt(&mut call, args, &["marker_begin"], "marker_begin", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["marker_end"], "marker_end", |n| {
+        ctx.str_val(n)
+    })?;
+    match args
+        .get(&["state"])
+        .and_then(|n| n.scalar_text())
+        .as_deref()
+    {
+        None | Some("present") => {}
+        Some("absent") => call.kw("state", lit("absent")),
+        Some(other) => return unsupported(format!("`blockinfile` state `{other}`")),
+    }
+    opt(&mut call, args, &["insertafter"], "insertafter", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["insertbefore"], "insertbefore", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["create"], "create", |n| ctx.bool_val(n))?;
+    opt(
+        &mut call,
+        args,
+        &["append_newline"],
+        "append_newline",
+        |n| ctx.bool_val(n),
+    )?;
+    opt(
+        &mut call,
+        args,
+        &["prepend_newline"],
+        "prepend_newline",
+        |n| ctx.bool_val(n),
+    )?;
+    opt(&mut call, args, &["validate"], "validate", |n| {
+        ctx.str_val(n)
+    })?;
+    opt(&mut call, args, &["owner"], "owner", |n| ctx.str_val(n))?;
+    opt(&mut call, args, &["group"], "group", |n| ctx.str_val(n))?;
+    opt(&mut call, args, &["mode"], "mode", |n| ctx.mode_val(n))?;
+    if let Some(b) = args.get(&["backup"])
+        && !literal_is(Some(b), &["False", "no", "false"])
+    {
+        return unsupported("`blockinfile: backup`");
     }
     Ok(Mapped::Resource(call))
 }
@@ -1000,6 +1072,7 @@ pub fn wrapper_type(func: &str) -> Option<(&'static str, Option<&'static str>)> 
         "package" | "packages" => ("linux.pkg::package", None),
         "file" => ("linux.file::file", None),
         "line" => ("linux.file::line", None),
+        "block" => ("linux.file::block", None),
         "directory" => ("linux.file::directory", None),
         "symlink" => ("linux.file::symlink", None),
         "service" => ("linux.service::service", Some("unit")),

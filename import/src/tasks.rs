@@ -226,6 +226,7 @@ impl<'p> Tasks<'p> {
             "package",
             "packages",
             "line",
+            "block",
             "file",
             "directory",
             "symlink",

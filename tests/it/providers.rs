@@ -522,3 +522,61 @@ fn linux_file_line_edits_lines_on_the_real_filesystem() {
     assert!(err.message.contains("validation failed"), "{err}");
     assert!(std::fs::read_to_string(&f).unwrap().contains("Port 22\n"));
 }
+
+/// `linux.file::block` (Ansible's blockinfile) on the real filesystem: inserted, in sync,
+/// replaced in place when its text changes, removed.
+#[test]
+fn linux_file_block_manages_a_block_on_the_real_filesystem() {
+    let (rt, session) = local_session();
+    let mut host = ProviderHost::builtin(Limits::default(), None).unwrap();
+    host.runtime = Some(rt.handle().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("profile");
+    let path = f.display().to_string();
+    std::fs::write(&f, "# profile\nexport PATH=$PATH:/opt/bin\n").unwrap();
+    let block = |text: &str, state: &str| {
+        validated(
+            "linux.file::block",
+            "b",
+            json!({"name": "b", "path": path, "block": text, "state": state, "insertbefore": "^export"}),
+        )
+    };
+    let converge = |r: &Resource| -> usize {
+        let actual = host
+            .read("linux.file", Some(session.clone()), std::slice::from_ref(r))
+            .unwrap();
+        let ops = host.diff("linux.file", r, &actual[0]).unwrap();
+        for op in &ops {
+            assert!(
+                host.apply("linux.file", Some(session.clone()), op)
+                    .unwrap()
+                    .changed
+            );
+        }
+        ops.len()
+    };
+    let marked = |body: &str| {
+        format!(
+            "# profile\n# BEGIN ANSIBLE MANAGED BLOCK\n{body}# END ANSIBLE MANAGED BLOCK\nexport PATH=$PATH:/opt/bin\n"
+        )
+    };
+    assert_eq!(converge(&block("export EDITOR=vi", "present")), 1);
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        marked("export EDITOR=vi\n")
+    );
+    assert_eq!(converge(&block("export EDITOR=vi", "present")), 0);
+    assert_eq!(
+        converge(&block("export EDITOR=vim\nexport PAGER=less\n", "present")),
+        1
+    );
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        marked("export EDITOR=vim\nexport PAGER=less\n")
+    );
+    assert_eq!(converge(&block("", "absent")), 1);
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "# profile\nexport PATH=$PATH:/opt/bin\n"
+    );
+}

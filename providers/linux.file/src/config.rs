@@ -10,6 +10,7 @@ pub const FILE: &str = "linux.file::file";
 pub const DIRECTORY: &str = "linux.file::directory";
 pub const SYMLINK: &str = "linux.file::symlink";
 pub const LINE: &str = "linux.file::line";
+pub const BLOCK: &str = "linux.file::block";
 
 /// `#File`.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +86,7 @@ pub enum Config {
     Directory(DirectoryConfig),
     Symlink(SymlinkConfig),
     Line(crate::line::LineConfig),
+    Block(crate::block::BlockConfig),
 }
 
 impl Config {
@@ -94,9 +96,10 @@ impl Config {
             DIRECTORY => Config::Directory(resource.config()?),
             SYMLINK => Config::Symlink(resource.config()?),
             LINE => Config::Line(resource.config()?),
+            BLOCK => Config::Block(resource.config()?),
             other => {
                 return Err(ProviderError::permanent(format!(
-                    "linux.file has no type `{other}` (it has {FILE}, {DIRECTORY}, {SYMLINK} and {LINE})"
+                    "linux.file has no type `{other}` (it has {FILE}, {DIRECTORY}, {SYMLINK}, {LINE} and {BLOCK})"
                 )));
             }
         };
@@ -116,6 +119,7 @@ impl Config {
             Config::Directory(c) => &c.path,
             Config::Symlink(c) => &c.path,
             Config::Line(c) => &c.path,
+            Config::Block(c) => &c.path,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! tests run on the host target.
 
 pub mod apply;
+pub mod block;
 pub mod config;
 pub mod line;
 pub mod plan;
@@ -26,6 +27,7 @@ impl Provider for LinuxFile {
                 config::DIRECTORY.into(),
                 config::SYMLINK.into(),
                 config::LINE.into(),
+                config::BLOCK.into(),
             ],
         }
     }
