@@ -5,6 +5,7 @@
 //! module's top level is evaluated once (its resources form the default play, copied to
 //! each `--on` host); then each play body runs once per selected target.
 
+mod ansible_filters;
 mod builder;
 mod builtins;
 mod convert;
