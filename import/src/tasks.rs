@@ -545,7 +545,20 @@ impl<'p> Tasks<'p> {
                     } else {
                         format!("x[{}]", str_lit(&field))
                     };
-                    format!("[(x, y) for x in {outer} for y in {inner}]")
+                    // One authorized_keys resource per user (its identity): the keys of
+                    // one element joined, where Ansible adds them one task run each.
+                    let per_key = t
+                        .get("authorized_key")
+                        .or_else(|| t.get("ansible.builtin.authorized_key"))
+                        .or_else(|| t.get("ansible.posix.authorized_key"))
+                        .and_then(|m| m.get("key"))
+                        .and_then(Node::scalar_text)
+                        .is_some_and(|k| k.replace(' ', "") == "{{item.1}}");
+                    if per_key {
+                        format!("[(x, \"\\n\".join({inner})) for x in {outer} if {inner}]")
+                    } else {
+                        format!("[(x, y) for x in {outer} for y in {inner}]")
+                    }
                 }
                 k if k.starts_with("with_") => {
                     return Err(Unsupported(format!(

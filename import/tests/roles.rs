@@ -39,7 +39,7 @@ fn users_role() {
         r#"gid = item.get("gid"),"#,
         r#"if "group" not in item and v["users_create_per_user_group"]:"#,
         r#"gid = item.get("gid", item.get("uid"))"#,
-        r#"for item in [(x, y) for x in v["users"] for y in x.get("ssh_key", [])]:"#,
+        r#"for item in [(x, "\n".join(x.get("ssh_key", []))) for x in v["users"] if x.get("ssh_key", [])]:"#,
         r#"authorized_keys("#,
         "block = item[\"profile\"],",
         "# roles/users/tasks/main.yml:2: Creating groups",

@@ -147,6 +147,7 @@ fn site_playbook_graph_has_what_ansible_would_manage() {
         "linux.user::group[alice]",
         "linux.user::user[alice]",
         "linux.user::authorized_keys[alice]",
+        "linux.user::user[bob]",
         "linux.pkg::package[curl htop]",
         "linux.file::file[/etc/motd]",
         "linux.service::service[ssh]",
