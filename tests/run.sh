@@ -40,6 +40,17 @@ if ((${#need[@]})); then
     [ -z "$made_policy" ] || "${sudo[@]}" rm -f "$policy"
 fi
 
+# Ansible itself, for the differential tests of `froyo import ansible` (tests/it/import_diff.rs):
+# the `ansible` package from PyPI (ansible-core plus the collections real roles use, such as
+# ansible.posix for authorized_key), in its own virtualenv.
+FROYO_ANSIBLE="${FROYO_ANSIBLE:-/var/tmp/froyo-ansible}"
+if [ ! -x "$FROYO_ANSIBLE/bin/ansible-playbook" ]; then
+    echo "installing ansible 12.3.0 from PyPI into $FROYO_ANSIBLE" >&2
+    python3 -m venv "$FROYO_ANSIBLE"
+    "$FROYO_ANSIBLE/bin/pip" install -q "ansible==12.3.0"
+fi
+export FROYO_ANSIBLE
+
 # The extra rustup targets are added by the build itself (toolchain/build.rs).
 cargo test --workspace
 cargo test --workspace --manifest-path providers/Cargo.toml

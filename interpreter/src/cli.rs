@@ -8,6 +8,7 @@ mod doc;
 mod drift;
 mod facts;
 mod graph;
+mod import;
 mod init;
 mod lsp;
 mod onboard;
@@ -74,6 +75,8 @@ enum Command {
     Onboard(onboard::OnboardArgs),
     /// Serve the language server protocol on stdin/stdout (for editors).
     Lsp(lsp::LspArgs),
+    /// Convert from another tool: `froyo import ansible PLAYBOOK|ROLE --out DIR`.
+    Import(import::ImportArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -155,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Secret(a) => secret::run(a),
         Command::Onboard(a) => onboard::run(a),
         Command::Lsp(a) => lsp::run(a),
+        Command::Import(a) => import::run(a),
     };
     match result {
         Ok(code) => code,

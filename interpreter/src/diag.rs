@@ -102,6 +102,12 @@ pub enum Code {
     /// A `workspace.providers` version constraint that no provider of that name satisfies.
     #[serde(rename = "E-PROVIDER-VERSION")]
     ProviderVersion,
+    /// A task `froyo import ansible` could not convert (an `unconverted()` placeholder).
+    #[serde(rename = "E-IMPORT")]
+    Import,
+    /// The same, written with `--allow-unconverted`: shown, skipped, not failing.
+    #[serde(rename = "W-IMPORT")]
+    ImportAllowed,
 }
 
 impl Code {
@@ -137,13 +143,19 @@ impl Code {
             Code::NoHosts => "W-NO-HOSTS",
             Code::Cue => "E-CUE",
             Code::ProviderVersion => "E-PROVIDER-VERSION",
+            Code::Import => "E-IMPORT",
+            Code::ImportAllowed => "W-IMPORT",
         }
     }
 
     /// Warnings do not fail `froyo check`.
     pub fn default_severity(self) -> Severity {
         match self {
-            Code::Lint | Code::UnguardedCmd | Code::NoHosts | Code::PolicyWarn => Severity::Warning,
+            Code::Lint
+            | Code::UnguardedCmd
+            | Code::NoHosts
+            | Code::PolicyWarn
+            | Code::ImportAllowed => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -223,6 +235,12 @@ impl Code {
             }
             Code::ProviderVersion => {
                 "`froyo doc` lists the providers with their versions; widen the constraint or pin another provider"
+            }
+            Code::Import => {
+                "rewrite the Ansible task (named by `at`) by hand here, then remove the `unconverted()` call; IMPORT.md lists them all"
+            }
+            Code::ImportAllowed => {
+                "this task was not converted and is skipped; rewrite it by hand and remove the `unconverted()` call"
             }
         }
     }

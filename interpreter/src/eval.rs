@@ -5,12 +5,14 @@
 //! module's top level is evaluated once (its resources form the default play, copied to
 //! each `--on` host); then each play body runs once per selected target.
 
+mod ansible_filters;
 mod builder;
 mod builtins;
 mod convert;
 mod deferred;
 mod errors;
 mod format;
+mod import_builtins;
 mod loader;
 pub mod repl;
 pub mod template;
@@ -74,6 +76,7 @@ fn globals_builder() -> GlobalsBuilder {
         LibraryExtension::SetType,
     ])
     .with(builtins::core_builtins)
+    .with(import_builtins::import_builtins)
 }
 
 /// Collects `print()` output; the CLI decides where it goes (stderr).

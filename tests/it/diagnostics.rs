@@ -51,6 +51,8 @@ const CASES: &[(&str, &str, &str, u64)] = &[
         3,
     ),
     ("no_hosts/site.star", "W-NO-HOSTS", "no_hosts/site.star", 6),
+    ("e_import.star", "E-IMPORT", "e_import.star", 3),
+    ("w_import.star", "W-IMPORT", "w_import.star", 3),
     (
         "bad_inventory/site.star",
         "E-INVENTORY",

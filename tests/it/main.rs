@@ -9,6 +9,8 @@ mod engine;
 mod examples;
 mod format;
 mod front_door;
+mod import;
+mod import_diff;
 mod lsp;
 mod onboard;
 mod plays;

@@ -431,3 +431,152 @@ fn extra_providers_load_only_with_their_pin() {
     let err = ProviderHost::for_project(&project, Limits::default()).unwrap_err();
     assert!(err.to_string().contains("froyo.toml says"), "{err}");
 }
+
+/// `linux.file::line` (Ansible's lineinfile) on the real filesystem: two lines of one file
+/// (each applied on top of the other), validated, then in sync; a removal; a hand edit
+/// found and put back.
+#[test]
+fn linux_file_line_edits_lines_on_the_real_filesystem() {
+    let (rt, session) = local_session();
+    let mut host = ProviderHost::builtin(Limits::default(), None).unwrap();
+    host.runtime = Some(rt.handle().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("sshd_config");
+    let path = f.display().to_string();
+    std::fs::write(&f, "PasswordAuthentication yes\nPort 22\nUseDNS yes\n").unwrap();
+    let line = |id: &str, config: Value| validated("linux.file::line", id, config);
+    let resources = vec![
+        line(
+            "pw",
+            json!({"name": "pw", "path": path, "regexp": "^PasswordAuthentication", "line": "PasswordAuthentication no", "validate": "grep -q '^PasswordAuthentication no$' %s"}),
+        ),
+        line(
+            "allow",
+            json!({"name": "allow", "path": path, "line": "AllowUsers alice", "insertafter": "^Port", "mode": "0600"}),
+        ),
+        line(
+            "dns",
+            json!({"name": "dns", "path": path, "regexp": "^UseDNS", "state": "absent"}),
+        ),
+    ];
+    let converge = |host: &ProviderHost| -> Vec<String> {
+        let actual = host
+            .read("linux.file", Some(session.clone()), &resources)
+            .unwrap();
+        let mut summaries = Vec::new();
+        for (r, a) in resources.iter().zip(&actual) {
+            for op in host.diff("linux.file", r, a).unwrap() {
+                summaries.push(format!("{} {}", op.kind, op.id));
+                let out = host
+                    .apply("linux.file", Some(session.clone()), &op)
+                    .unwrap();
+                assert!(out.changed, "{op:?}");
+            }
+        }
+        summaries
+    };
+    // All three planned from one read; each applies on the content the previous left.
+    assert_eq!(converge(&host), ["update pw", "update allow", "update dns"]);
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "PasswordAuthentication no\nPort 22\nAllowUsers alice\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+    assert!(converge(&host).is_empty());
+    // A hand edit is shown as a diff of the file and put back.
+    std::fs::write(
+        &f,
+        "PasswordAuthentication yes\nPort 22\nAllowUsers alice\n",
+    )
+    .unwrap();
+    let actual = host
+        .read("linux.file", Some(session.clone()), &resources[..1])
+        .unwrap();
+    let ops = host.diff("linux.file", &resources[0], &actual[0]).unwrap();
+    let diff = ops[0].diff.clone().unwrap_or_default();
+    assert!(
+        diff.contains("-PasswordAuthentication yes") && diff.contains("+PasswordAuthentication no"),
+        "{diff}"
+    );
+    assert_eq!(converge(&host), ["update pw"]);
+    // A validate command that rejects the file leaves it unchanged.
+    let bad = line(
+        "bad",
+        json!({"name": "bad", "path": path, "line": "Port 2222", "regexp": "^Port", "validate": "false %s"}),
+    );
+    let actual = host
+        .read(
+            "linux.file",
+            Some(session.clone()),
+            std::slice::from_ref(&bad),
+        )
+        .unwrap();
+    let op = host.diff("linux.file", &bad, &actual[0]).unwrap().remove(0);
+    let err = host
+        .apply("linux.file", Some(session.clone()), &op)
+        .unwrap_err();
+    assert!(err.message.contains("validation failed"), "{err}");
+    assert!(std::fs::read_to_string(&f).unwrap().contains("Port 22\n"));
+}
+
+/// `linux.file::block` (Ansible's blockinfile) on the real filesystem: inserted, in sync,
+/// replaced in place when its text changes, removed.
+#[test]
+fn linux_file_block_manages_a_block_on_the_real_filesystem() {
+    let (rt, session) = local_session();
+    let mut host = ProviderHost::builtin(Limits::default(), None).unwrap();
+    host.runtime = Some(rt.handle().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("profile");
+    let path = f.display().to_string();
+    std::fs::write(&f, "# profile\nexport PATH=$PATH:/opt/bin\n").unwrap();
+    let block = |text: &str, state: &str| {
+        validated(
+            "linux.file::block",
+            "b",
+            json!({"name": "b", "path": path, "block": text, "state": state, "insertbefore": "^export"}),
+        )
+    };
+    let converge = |r: &Resource| -> usize {
+        let actual = host
+            .read("linux.file", Some(session.clone()), std::slice::from_ref(r))
+            .unwrap();
+        let ops = host.diff("linux.file", r, &actual[0]).unwrap();
+        for op in &ops {
+            assert!(
+                host.apply("linux.file", Some(session.clone()), op)
+                    .unwrap()
+                    .changed
+            );
+        }
+        ops.len()
+    };
+    let marked = |body: &str| {
+        format!(
+            "# profile\n# BEGIN ANSIBLE MANAGED BLOCK\n{body}# END ANSIBLE MANAGED BLOCK\nexport PATH=$PATH:/opt/bin\n"
+        )
+    };
+    assert_eq!(converge(&block("export EDITOR=vi", "present")), 1);
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        marked("export EDITOR=vi\n")
+    );
+    assert_eq!(converge(&block("export EDITOR=vi", "present")), 0);
+    assert_eq!(
+        converge(&block("export EDITOR=vim\nexport PAGER=less\n", "present")),
+        1
+    );
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        marked("export EDITOR=vim\nexport PAGER=less\n")
+    );
+    assert_eq!(converge(&block("", "absent")), 1);
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "# profile\nexport PATH=$PATH:/opt/bin\n"
+    );
+}

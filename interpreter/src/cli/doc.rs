@@ -97,7 +97,7 @@ fn overview(reg: &Registry) -> String {
     for t in reg.types() {
         let _ = writeln!(out, "  {:width$}  {}", t.name, t.summary);
     }
-    out.push_str("\nCore built-ins (froyo doc NAME): resource, handler, require, notify, play, select, targets,\ntemplate, asset, secret, fmt, changed, retry\n");
+    out.push_str("\nCore built-ins (froyo doc NAME): resource, handler, require, notify, play, select, targets,\ntemplate, asset, secret, fmt, changed, retry, unconverted\n");
     out
 }
 

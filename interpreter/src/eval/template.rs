@@ -107,6 +107,7 @@ pub fn render(display: &str, source: &str, vars: &Json) -> anyhow::Result<String
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env.set_fuel(Some(TEMPLATE_FUEL));
+    super::ansible_filters::register(&mut env);
     let tmpl = env
         .template_from_named_str(display, source)
         .map_err(|e| template_error(display, source, &e))?;
@@ -116,7 +117,7 @@ pub fn render(display: &str, source: &str, vars: &Json) -> anyhow::Result<String
 
 /// JSON → MiniJinja value, built by hand: serializing `serde_json::Value` directly goes
 /// wrong when serde_json's `arbitrary_precision` is enabled in the dependency graph.
-fn to_template_value(v: &Json) -> minijinja::Value {
+pub(crate) fn to_template_value(v: &Json) -> minijinja::Value {
     use minijinja::Value as V;
     match v {
         Json::Null => V::from(()),

@@ -66,7 +66,11 @@ const DEST_OWNER_GROUP: &[(&str, Names)] = &[
 /// The fields that add automatic edges, per resource type.
 fn rules(rtype: &str) -> &'static [(&'static str, Names)] {
     match rtype {
-        "linux.file::file" | "linux.file::directory" | "linux.file::symlink" => PATH_OWNER_GROUP,
+        "linux.file::file"
+        | "linux.file::directory"
+        | "linux.file::symlink"
+        | "linux.file::line"
+        | "linux.file::block" => PATH_OWNER_GROUP,
         "linux.net::download" | "linux.archive::extract" => DEST_OWNER_GROUP,
         // A command's `creates` path is what it makes: waiting for a managed directory at
         // that very path would skip the command, so only the directories above it count.

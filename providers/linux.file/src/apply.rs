@@ -39,8 +39,97 @@ pub fn destroy(resource: &Resource) -> Result<ApplyResult> {
     }
 }
 
+/// What an edit of a text file writes besides the content.
+struct TextTarget<'a> {
+    path: &'a str,
+    mode: Option<&'a str>,
+    owner: Option<&'a str>,
+    group: Option<&'a str>,
+    validate: Option<&'a str>,
+}
+
+/// `EditLine`/`EditBlock`: read, edit, write conditional on the read; a conflict (another
+/// edit of the same file in between) is retried on the new content.
+fn edit_text(
+    t: TextTarget,
+    edit: impl Fn(Option<&str>) -> Result<Option<String>>,
+) -> Result<ApplyResult> {
+    let path = t.path.to_owned();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let entry = runner::stat(std::slice::from_ref(&path))?;
+        let state = entry.first().map(State::from_stat).transpose()?.flatten();
+        let (current, sha) = match &state {
+            None => (None, String::new()),
+            Some(s) if s.kind == FileKind::File => {
+                let r = runner::read(&path)?;
+                let text = r.content.ok_or_else(|| {
+                    ProviderError::permanent(format!(
+                        "{path} is not UTF-8 text: its lines cannot be edited"
+                    ))
+                })?;
+                (Some(text), r.sha256)
+            }
+            Some(s) => {
+                return Err(ProviderError::permanent(format!(
+                    "{path} is {}, not a regular file",
+                    crate::state::kind_name(s.kind)
+                )));
+            }
+        };
+        let unchanged_result = ApplyResult {
+            changed: false,
+            output: "{}".into(),
+        };
+        let Some(new) = edit(current.as_deref())? else {
+            return Ok(unchanged_result);
+        };
+        let unchanged = current.as_deref() == Some(new.as_str());
+        if unchanged && t.mode.is_none() && t.owner.is_none() && t.group.is_none() {
+            return Ok(unchanged_result);
+        }
+        let payload = Payload::WriteFile {
+            path: path.clone(),
+            content: new,
+            mode: t.mode.and_then(crate::config::normalize_mode),
+            owner: t.owner.map(str::to_owned),
+            group: t.group.map(str::to_owned),
+            expect_sha256: Some(sha),
+            validate: t.validate.filter(|_| !unchanged).map(str::to_owned),
+            backup: false,
+        };
+        match run(payload) {
+            Err(e) if e.class == froyo_provider_sdk::ErrorClass::Conflict && attempt < 5 => {
+                continue;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn run(payload: Payload) -> Result<ApplyResult> {
     let (changed, output) = match payload {
+        Payload::EditLine { line: c } => {
+            let t = TextTarget {
+                path: &c.path,
+                mode: c.mode.as_deref(),
+                owner: c.owner.as_deref(),
+                group: c.group.as_deref(),
+                validate: c.validate.as_deref(),
+            };
+            return edit_text(t, |cur| crate::line::edit(cur, &c));
+        }
+        Payload::EditBlock { block: c } => {
+            let t = TextTarget {
+                path: &c.path,
+                mode: c.mode.as_deref(),
+                owner: c.owner.as_deref(),
+                group: c.group.as_deref(),
+                validate: c.validate.as_deref(),
+            };
+            return edit_text(t, |cur| crate::block::edit(cur, &c));
+        }
         Payload::WriteFile {
             path,
             content,

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 pub const FILE: &str = "linux.file::file";
 pub const DIRECTORY: &str = "linux.file::directory";
 pub const SYMLINK: &str = "linux.file::symlink";
+pub const LINE: &str = "linux.file::line";
+pub const BLOCK: &str = "linux.file::block";
 
 /// `#File`.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +85,8 @@ pub enum Config {
     File(FileConfig),
     Directory(DirectoryConfig),
     Symlink(SymlinkConfig),
+    Line(crate::line::LineConfig),
+    Block(crate::block::BlockConfig),
 }
 
 impl Config {
@@ -91,9 +95,11 @@ impl Config {
             FILE => Config::File(resource.config()?),
             DIRECTORY => Config::Directory(resource.config()?),
             SYMLINK => Config::Symlink(resource.config()?),
+            LINE => Config::Line(resource.config()?),
+            BLOCK => Config::Block(resource.config()?),
             other => {
                 return Err(ProviderError::permanent(format!(
-                    "linux.file has no type `{other}` (it has {FILE}, {DIRECTORY} and {SYMLINK})"
+                    "linux.file has no type `{other}` (it has {FILE}, {DIRECTORY}, {SYMLINK}, {LINE} and {BLOCK})"
                 )));
             }
         };
@@ -112,6 +118,8 @@ impl Config {
             Config::File(c) => &c.path,
             Config::Directory(c) => &c.path,
             Config::Symlink(c) => &c.path,
+            Config::Line(c) => &c.path,
+            Config::Block(c) => &c.path,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! tests run on the host target.
 
 pub mod apply;
+pub mod block;
 pub mod config;
+pub mod line;
 pub mod plan;
 pub mod read;
 pub mod state;
@@ -24,6 +26,8 @@ impl Provider for LinuxFile {
                 config::FILE.into(),
                 config::DIRECTORY.into(),
                 config::SYMLINK.into(),
+                config::LINE.into(),
+                config::BLOCK.into(),
             ],
         }
     }

@@ -71,6 +71,12 @@ pub enum Payload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<String>,
     },
+    /// Edit one line (`linux.file::line`): the file is read again at apply time, edited
+    /// and written back conditional on what was read, so several lines of one file each
+    /// apply on top of the others (a write that lost a race is retried).
+    EditLine { line: crate::line::LineConfig },
+    /// The same for a managed block (`linux.file::block`).
+    EditBlock { block: crate::block::BlockConfig },
     /// `file.remove`, after a backup of a regular file when asked for.
     Remove {
         path: String,
@@ -98,6 +104,8 @@ pub fn plan(desired: &Resource, actual: &Actual) -> Result<Vec<Operation>> {
         Config::File(c) => plan_file(c, state.as_ref()),
         Config::Directory(c) => plan_directory(c, state.as_ref()),
         Config::Symlink(c) => plan_symlink(c, state.as_ref()),
+        Config::Line(c) => plan_line(c, state.as_ref()),
+        Config::Block(c) => plan_block(c, state.as_ref()),
     }
     .map_err(|e| e.context(&desired.id))?;
     Ok(step
@@ -140,6 +148,8 @@ pub fn removal(config: &Config, state: Option<&State>) -> Result<Option<Payload>
             },
             state,
         ),
+        // Destroying a line leaves its file as it is.
+        Config::Line(_) | Config::Block(_) => Ok(None),
     }?;
     Ok(step.map(|s| s.payload))
 }
@@ -273,6 +283,88 @@ fn plan_file(c: &FileConfig, state: Option<&State>) -> Result<Option<Step>> {
         diff,
         payload,
     }))
+}
+
+/// The current text of a file whose lines are edited (`None`: no file).
+fn current_text<'s>(path: &str, state: Option<&'s State>) -> Result<Option<&'s str>> {
+    Ok(match state {
+        None => None,
+        Some(s) if s.kind == FileKind::File => match &s.content {
+            Some(text) => Some(text.as_str()),
+            None if s.size == Some(0) => Some(""),
+            None => {
+                return Err(ProviderError::permanent(format!(
+                    "{path} is not UTF-8 text under {} bytes: its lines cannot be edited",
+                    crate::state::MAX_DIFF_BYTES
+                )));
+            }
+        },
+        Some(s) => {
+            return Err(ProviderError::permanent(format!(
+                "{path} is {}, not a regular file",
+                kind_name(s.kind)
+            )));
+        }
+    })
+}
+
+/// An edited text planned as a file with the new content (so the diff and the summary
+/// are a file's), carried out by `payload`, which edits again at apply time.
+#[allow(clippy::too_many_arguments)]
+fn plan_text(
+    path: &str,
+    new: Option<String>,
+    owner: &Option<String>,
+    group: &Option<String>,
+    mode: &Option<String>,
+    validate: &Option<String>,
+    state: Option<&State>,
+    payload: Payload,
+) -> Result<Option<Step>> {
+    let Some(new) = new else { return Ok(None) };
+    let as_file = FileConfig {
+        path: path.to_owned(),
+        content: Some(serde_json::Value::String(new)),
+        owner: owner.clone(),
+        group: group.clone(),
+        mode: mode.clone(),
+        state: FileState::File,
+        validate: validate.clone(),
+        backup: false,
+    };
+    Ok(plan_file(&as_file, state)?.map(|step| Step { payload, ..step }))
+}
+
+/// A line (`crate::line::edit`).
+fn plan_line(c: &crate::line::LineConfig, state: Option<&State>) -> Result<Option<Step>> {
+    let new = crate::line::edit(current_text(&c.path, state)?, c)?;
+    let payload = Payload::EditLine { line: c.clone() };
+    plan_text(
+        &c.path,
+        new,
+        &c.owner,
+        &c.group,
+        &c.mode,
+        &c.validate,
+        state,
+        payload,
+    )
+}
+
+/// A managed block (`crate::block::edit`).
+fn plan_block(c: &crate::block::BlockConfig, state: Option<&State>) -> Result<Option<Step>> {
+    let new = crate::block::edit(current_text(&c.path, state)?, c)?;
+    let payload = Payload::EditBlock { block: c.clone() };
+    plan_text(
+        &c.path,
+        new,
+        &c.owner,
+        &c.group,
+        &c.mode,
+        &c.validate,
+        state,
+        payload,
+    )
 }
 
 fn plan_directory(c: &DirectoryConfig, state: Option<&State>) -> Result<Option<Step>> {

@@ -82,6 +82,16 @@ pub fn read_with(ops: &mut impl Ops, resources: Vec<Resource>) -> Result<Vec<Act
                     }
                 }
             }
+            // A line is edited in the whole text: the plan needs the current content.
+            Config::Line(_) | Config::Block(_)
+                if s.kind == FileKind::File && s.size.is_some_and(|n| n < MAX_DIFF_BYTES) =>
+            {
+                let args = ReadArgs {
+                    path: config.path().to_owned(),
+                    max_bytes: Some(MAX_DIFF_BYTES),
+                };
+                s.content = ops.read(&args)?.content;
+            }
             Config::Directory(c) if c.recurse && s.kind == FileKind::Dir => {
                 s.inner_mismatch = contents_mismatch(ops, c)?;
             }
