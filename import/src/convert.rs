@@ -890,8 +890,27 @@ impl Tasks<'_> {
     }
 
     fn handler_call(&self, h: &Node, scope: &Scope) -> Result<String, Unsupported> {
+        // A plan-time `when` becomes the handler's `when` keyword.
+        let when = match h.get("when") {
+            None => None,
+            Some(w) => {
+                let items: Vec<String> = match &w.value {
+                    Value::Seq(s) => s.iter().filter_map(Node::scalar_text).collect(),
+                    _ => w.scalar_text().into_iter().collect(),
+                };
+                let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+                let c = crate::expr::condition(&refs, scope)?;
+                if !c.changed.is_empty() {
+                    return Err(Unsupported("a handler's `when` on a task result".into()));
+                }
+                c.plan_expr()
+            }
+        };
+        let when_kw = when
+            .as_ref()
+            .map(|w| format!(", when = {w}"))
+            .unwrap_or_default();
         for k in [
-            "when",
             "loop",
             "with_items",
             "register",
@@ -937,12 +956,12 @@ impl Tasks<'_> {
                 Some(Value::Str(s)) if crate::expr::is_template(s) => {
                     let st = crate::expr::template_value(s, scope)?;
                     Ok(format!(
-                        "restart({unit}) if {st} == \"restarted\" else reload({unit})"
+                        "restart({unit}{when_kw}) if {st} == \"restarted\" else reload({unit}{when_kw})"
                     ))
                 }
                 _ => match state.and_then(Node::scalar_text).as_deref() {
-                    Some("restarted") => Ok(format!("restart({unit})")),
-                    Some("reloaded") => Ok(format!("reload({unit})")),
+                    Some("restarted") => Ok(format!("restart({unit}{when_kw})")),
+                    Some("reloaded") => Ok(format!("reload({unit}{when_kw})")),
                     Some(other) => Err(Unsupported(format!(
                         "a handler with state `{other}` (froyo's service handlers restart or reload)"
                     ))),
@@ -970,6 +989,9 @@ impl Tasks<'_> {
         }
         for (k, v) in &call.kwargs {
             hc.kw(k, v.clone());
+        }
+        if let Some(w) = &when {
+            hc.kw("when", w.clone());
         }
         Ok(hc.render(3, 100))
     }

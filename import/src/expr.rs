@@ -726,6 +726,10 @@ impl Translator<'_> {
                 P_OR,
             ));
         }
+        // A fact is always defined.
+        if let Some((path, _)) = self.fact_of(base) {
+            return Ok(Code::atom(path));
+        }
         match base {
             Expr::Var(v)
                 if self.scope.local(v.id).is_none() && self.scope.registered(v.id).is_none() =>

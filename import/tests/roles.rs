@@ -90,3 +90,47 @@ fn site_playbook_with_two_roles() {
             .is_file()
     );
 }
+
+/// A handler's plan-time `when` becomes its `when` keyword, and tasks notify it.
+#[test]
+fn handler_with_a_condition() {
+    let role = tempfile::tempdir().unwrap();
+    let r = role.path().join("web");
+    for (f, text) in [
+        (
+            "tasks/main.yml",
+            "- name: Site config\n  template: src=site.j2 dest=/etc/nginx/conf.d/site.conf\n  notify: reload nginx\n",
+        ),
+        (
+            "handlers/main.yml",
+            "- name: reload nginx\n  service: name=nginx state=reloaded\n  when: nginx_service_state == \"started\"\n",
+        ),
+        ("defaults/main.yml", "nginx_service_state: started\n"),
+        ("templates/site.j2", "server {}\n"),
+    ] {
+        std::fs::create_dir_all(r.join(f).parent().unwrap()).unwrap();
+        std::fs::write(r.join(f), text).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let opts = froyo_import::Options {
+        source: r.clone(),
+        roles_path: Vec::new(),
+        out: out.path().to_path_buf(),
+        allow_unconverted: false,
+    };
+    let report = froyo_import::import_ansible(&opts).unwrap();
+    assert_eq!(
+        (report.tasks, report.converted),
+        (2, 2),
+        "{:#?}",
+        report.units
+    );
+    let module = read(out.path(), "roles/web/main.star");
+    for want in [
+        r#"handlers["reload nginx"] = reload("nginx", when = v["nginx_service_state"] == "started")"#,
+        "reload_nginx(),",
+        r#"template("templates/site.j2", vars = dict(v, ansible_managed = ANSIBLE_MANAGED))"#,
+    ] {
+        assert!(module.contains(want), "missing {want:?} in\n{module}");
+    }
+}

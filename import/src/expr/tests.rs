@@ -110,6 +110,10 @@ fn translations_read_as_a_person_would_write_them() {
         ("{{ a }}-{{ b }}%", r#""%s-%s%%" % (v["a"], v["b"])"#),
         ("/etc/nginx", r#""/etc/nginx""#),
         ("{{ inventory_hostname }}", "host.name"),
+        (
+            "{{ ansible_processor_vcpus | default(ansible_processor_count) }}",
+            "host.facts.hw.cpu.count",
+        ),
     ];
     for (src, want) in values {
         assert_eq!(value(src), want, "{src}");
