@@ -51,6 +51,15 @@ if [ ! -x "$FROYO_ANSIBLE/bin/ansible-playbook" ]; then
 fi
 export FROYO_ANSIBLE
 
+# The real `cue` command, the same version froyo links through libcue, for the test that
+# `cue vet` and froyo agree on the same files (tests/it/cue.rs).
+FROYO_CUE="${FROYO_CUE:-/var/tmp/froyo-cue}"
+if [ ! -x "$FROYO_CUE/cue" ]; then
+    echo "installing cue v0.15.3 from the Go module proxy into $FROYO_CUE" >&2
+    GOBIN="$FROYO_CUE" go install cuelang.org/go/cmd/cue@v0.15.3
+fi
+export FROYO_CUE
+
 # The extra rustup targets are added by the build itself (toolchain/build.rs).
 cargo test --workspace
 cargo test --workspace --manifest-path providers/Cargo.toml

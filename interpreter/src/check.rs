@@ -22,6 +22,8 @@ use crate::selector::Selector;
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
     pub file: PathBuf,
+    /// More `.cue` files of the same CUE package as `file` (CUE input only).
+    pub more: Vec<PathBuf>,
     /// `--on`; defaults to `froyo.toml`'s `defaults.on`, else `local`.
     pub on: Option<String>,
     /// `--var k=v`.
@@ -81,7 +83,15 @@ pub struct Resolved {
 pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
     let r = resolve(opts)?;
     let registry = Registry::for_project(&r.project)?;
-    let mut checked = check_with(&r.project, &r.inventory, registry, &opts.file, r.on, None);
+    let mut checked = check_with(
+        &r.project,
+        &r.inventory,
+        registry,
+        &opts.file,
+        &opts.more,
+        r.on,
+        None,
+    );
     if !opts.skip_policies && !checked.has_errors() {
         let started = std::time::Instant::now();
         let policies = crate::policy::Policies::for_project(&r.project, !opts.no_bundled_policies)?;
@@ -132,6 +142,7 @@ pub fn check_with(
     inventory: &Inventory,
     registry: &'static Registry,
     file: &Path,
+    more: &[PathBuf],
     on: Selector,
     facts: Option<std::sync::Arc<dyn crate::facts::FactSource>>,
 ) -> Checked {
@@ -141,6 +152,7 @@ pub fn check_with(
         inventory,
         registry,
         file,
+        more,
         on,
         facts,
     });
@@ -162,6 +174,7 @@ pub fn check_source(
         inventory,
         registry,
         file,
+        more: &[],
         on,
         facts: None,
     };

@@ -84,6 +84,9 @@ enum Command {
 pub struct EvalArgs {
     /// The playbook: a `.star` file, a `.cue` file, or a directory of `.cue` files.
     file: PathBuf,
+    /// More `.cue` files evaluated with the first as one CUE package (CUE input only).
+    #[arg(value_name = "MORE.cue")]
+    more: Vec<PathBuf>,
     /// Targets of the default play (top-level resources and `def main(host)`).
     #[arg(long, value_name = "SELECTOR")]
     on: Option<String>,
@@ -96,6 +99,7 @@ impl EvalArgs {
     fn options(&self) -> crate::check::CheckOptions {
         crate::check::CheckOptions {
             file: self.file.clone(),
+            more: self.more.clone(),
             on: self.on.clone(),
             vars: self.vars.clone(),
             ..Default::default()

@@ -121,6 +121,8 @@ pub struct EvalRequest<'a> {
     pub registry: &'static Registry,
     /// The playbook.
     pub file: &'a Path,
+    /// More `.cue` files evaluated with `file` as one CUE package (CUE input only).
+    pub more: &'a [std::path::PathBuf],
     /// Targets of the default play (`--on`).
     pub on: Selector,
     /// Live facts; `None` evaluates offline (`host.facts.*` is then `E-FACT-UNAVAILABLE`).
@@ -164,6 +166,20 @@ pub fn evaluate_source(req: &EvalRequest, source: Option<String>) -> Evaluated {
         return crate::frontend_cue::evaluate(req, source);
     }
     let mut out = Evaluated::default();
+    if let Some(extra) = req.more.first() {
+        out.diagnostics.push(
+            Diagnostic::new(
+                Code::Arg,
+                format!(
+                    "`{}` is a Starlark playbook: only `.cue` inputs take more files (`{}`)",
+                    req.file.display(),
+                    extra.display()
+                ),
+            )
+            .help("give one `.star` file (it can `load()` others), or several `.cue` files of one package"),
+        );
+        return out;
+    }
     let real = match std::fs::canonicalize(req.file) {
         Ok(p) => p,
         Err(e) => {

@@ -39,7 +39,7 @@ const WORKSPACE_KEYS: &[&str] = &["name", "version", "description", "providers"]
 #[tracing::instrument(skip_all, fields(file = %req.file.display()))]
 pub fn evaluate(req: &EvalRequest, source: Option<String>) -> Evaluated {
     let mut out = Evaluated::default();
-    let sources = match Sources::read(req.project, req.file, source) {
+    let sources = match Sources::read(req.project, req.file, req.more, source) {
         Ok(s) => s,
         Err(d) => {
             out.diagnostics.push(*d);
@@ -108,7 +108,7 @@ pub fn values(ctx: &EvalContext, call: &Option<FileSpan>, path: &str) -> anyhow:
         e.primary = d.primary.map(|l| Box::new((l.span, l.message)));
         e.into()
     };
-    let sources = Sources::read(&ctx.project, &real, None).map_err(|d| to_err(*d))?;
+    let sources = Sources::read(&ctx.project, &real, &[], None).map_err(|d| to_err(*d))?;
     match sources.evaluate(ctx.registry) {
         Ok(v) => Ok(v),
         Err(d) => Err(match d.into_iter().next() {

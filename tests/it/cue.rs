@@ -299,6 +299,116 @@ fn a_directory_is_one_package_and_imports_schemas() {
 }
 
 #[test]
+fn several_cue_files_are_one_package() {
+    let dir = cue_fixtures().join("package");
+    // The package's files named one by one are the directory.
+    assert_eq!(graph(&dir, "."), {
+        let run = froyo(&dir, &["graph", "--format", "json", "main.cue", "web.cue"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<Value>(&run.stdout).unwrap()
+    });
+    let run = froyo(&dir, &["check", "main.cue", "web.cue", "main.cue"]);
+    assert_eq!(
+        run.code, 0,
+        "a file named twice counts once: {}",
+        run.stderr
+    );
+    // Alone, `web.cue` lacks the `#Conf` the other file defines: CUE says so.
+    let run = froyo(&dir, &["check", "web.cue"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("E-CUE"), "{}", run.stderr);
+
+    // More files only for `.cue` inputs, and never beside a directory.
+    let web = cue_fixtures().join("webserver");
+    let run = froyo(&web, &["check", "webserver.star", "webserver.cue"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("E-ARG") && run.stderr.contains("only `.cue` inputs take more files"),
+        "{}",
+        run.stderr
+    );
+    let run = froyo(&dir, &["plan", ".", "main.cue"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("E-ARG") && run.stderr.contains("it takes no more files"),
+        "{}",
+        run.stderr
+    );
+    let run = froyo(&dir, &["check", "main.cue", "../webserver/webserver.star"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("is not a `.cue` file"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The real `cue` command (the Go implementation froyo links, same version), installed
+/// by `tests/run.sh` in `$FROYO_CUE` (default `/var/tmp/froyo-cue`); missing is a failure.
+fn cue_bin() -> PathBuf {
+    let dir = std::env::var_os("FROYO_CUE")
+        .map_or_else(|| PathBuf::from("/var/tmp/froyo-cue"), PathBuf::from);
+    let bin = dir.join("cue");
+    assert!(
+        bin.is_file(),
+        "cue is needed at {} (tests/run.sh installs it: GOBIN=DIR go install cuelang.org/go/cmd/cue@v0.15.3)",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn cue_vet_agrees_with_froyo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for f in ["main.cue", "web.cue"] {
+        std::fs::copy(cue_fixtures().join("package").join(f), dir.join(f)).unwrap();
+    }
+    let run = froyo(dir, &["doc", "--cue-module", "."]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cue = |args: &[&str]| {
+        let out = Command::new(cue_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("CUE_REGISTRY", "none")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Both accept the package, and the schema's default reaches both alike.
+    let (ok, _, err) = cue(&["vet", "."]);
+    assert!(ok, "cue vet: {err}");
+    assert_eq!(check_json(dir, ".").0, 0);
+    let (ok, manager, err) = cue(&["export", "-e", "resources.nginx.config.manager", "."]);
+    assert!(ok, "cue export: {err}");
+    let g = graph(dir, ".");
+    assert_eq!(
+        manager.trim(),
+        g["nodes"][0]["config"]["manager"].to_string(),
+        "{g:#}"
+    );
+
+    // A value the schema forbids: both refuse it, froyo at the line.
+    let web = std::fs::read_to_string(dir.join("web.cue")).unwrap();
+    let bad = web.replace(
+        r#"{name: strings.ToLower("NGINX")}"#,
+        r#"{name: strings.ToLower("NGINX"), state: "presnt"}"#,
+    );
+    assert_ne!(bad, web);
+    std::fs::write(dir.join("web.cue"), bad).unwrap();
+    let (ok, _, err) = cue(&["vet", "."]);
+    assert!(!ok, "cue vet accepted state: \"presnt\"");
+    assert!(err.contains("state"), "{err}");
+    let run = froyo(dir, &["check", "."]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("web.cue:11"), "{}", run.stderr);
+}
+
+#[test]
 fn cue_values_gives_starlark_typed_data() {
     let dir = cue_fixtures().join("values");
     let g = graph(&dir, "site.star");

@@ -16,9 +16,12 @@ use crate::state::{RunKind, RunStatus, Store};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The playbook (`.star`); or give `--plan`.
+    /// The playbook (`.star`, `.cue` or a directory of `.cue` files); or give `--plan`.
     #[arg(required_unless_present = "plan")]
     file: Option<PathBuf>,
+    /// More `.cue` files evaluated with the first as one CUE package (CUE input only).
+    #[arg(value_name = "MORE.cue", conflicts_with = "plan")]
+    more: Vec<PathBuf>,
     /// Apply exactly this saved plan (`froyo plan --out`), refused if targets changed since.
     /// A saved plan was reviewed when it was made, so it is applied without asking.
     #[arg(long, value_name = "PLAN.json", conflicts_with = "file")]
@@ -62,6 +65,7 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Error> {
         (None, Some(file)) => {
             let eval = EvalArgs {
                 file: file.clone(),
+                more: args.more.clone(),
                 on: args.on.clone(),
                 vars: args.vars.clone(),
             };

@@ -43,6 +43,7 @@ pub fn run(args: &GraphArgs) -> Result<ExitCode, Error> {
         &r.inventory,
         registry,
         &opts.file,
+        &opts.more,
         r.on,
         Some(facts),
     );

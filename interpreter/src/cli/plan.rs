@@ -75,6 +75,7 @@ pub(crate) fn evaluate_and_plan(
         &r.inventory,
         engine.registry,
         &opts.file,
+        &opts.more,
         r.on,
         Some(engine.facts()),
     );

@@ -41,10 +41,12 @@ pub struct Sources {
 
 impl Sources {
     /// Reads `path`: a `.cue` file (its text replaced by `source` when given, an editor's
-    /// unsaved buffer), or a directory whose `.cue` files form one package.
+    /// unsaved buffer) and the `more` files of the same package, or a directory whose
+    /// `.cue` files form one package.
     pub fn read(
         project: &Project,
         path: &Path,
+        more: &[PathBuf],
         source: Option<String>,
     ) -> Result<Sources, Box<Diagnostic>> {
         let real = std::fs::canonicalize(path).map_err(|e| {
@@ -71,8 +73,36 @@ impl Sources {
                 .help("give a `.star` or `.cue` file, or a directory of `.cue` files (one CUE package)")
                 .into());
             }
+            if let Some(extra) = more.first() {
+                return Err(Diagnostic::new(
+                    Code::Arg,
+                    format!(
+                        "`{}` is a directory (one CUE package): it takes no more files (`{}`)",
+                        path.display(),
+                        extra.display()
+                    ),
+                )
+                .help("give a directory alone, or the `.cue` files themselves")
+                .into());
+            }
         } else {
             paths.push(real);
+            for m in more {
+                let p = std::fs::canonicalize(m).map_err(|e| {
+                    Diagnostic::new(Code::Path, format!("cannot read `{}`: {e}", m.display()))
+                })?;
+                if p.is_dir() || p.extension().is_none_or(|e| e != "cue") {
+                    return Err(Diagnostic::new(
+                        Code::Arg,
+                        format!("`{}` is not a `.cue` file", m.display()),
+                    )
+                    .help("several inputs must all be `.cue` files of one CUE package")
+                    .into());
+                }
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
         }
         let mut source = source;
         let mut files = Vec::new();
@@ -357,7 +387,7 @@ pub fn write_module(registry: &Registry, dir: &Path) -> std::io::Result<Vec<Path
         std::fs::create_dir_all(dir.join("cue.mod"))?;
         std::fs::write(
             &module,
-            "// Written by `froyo doc --cue-module`: the schema packages are in pkg/froyo.dev/.\nmodule: \"froyo.local/project@v0\"\nlanguage: version: \"v0.12.0\"\n",
+            "// Written by `froyo doc --cue-module`: the schema packages are in pkg/froyo.dev/.\nmodule: \"froyo.local/project@v0\"\nlanguage: version: \"v0.15.0\"\n",
         )?;
         written.push(module);
     }
