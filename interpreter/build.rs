@@ -1,7 +1,8 @@
-//! Embeds the bundled stdlib (`stdlib/*.star`), the bundled Rego policies (`policies/`) and
+//! Embeds the bundled stdlib (`stdlib/*.star`), the bundled Rego policies (`policies/`),
 //! the providers' manifests and CUE schemas
-//! (`providers/*/manifest.toml`, `providers/*/schema.cue`) into the `froyo` binary, so a
-//! fresh machine needs nothing next to it.
+//! (`providers/*/manifest.toml`, `providers/*/schema.cue`), and the static micro-runner
+//! and edge agent (nested musl builds) into the `froyo` binary, so a fresh machine needs
+//! nothing next to it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,20 @@ fn main() {
     )
     .unwrap();
     writeln!(out, "pub const RUNNER_SHA256: &str = {sha:?};").unwrap();
+    let (agent, agent_sha) = build_agent(&root, &out_dir);
+    writeln!(
+        out,
+        "\n/// The static edge agent (`froyo agent`), extracted and exec'd."
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "pub static AGENT: &[u8] = include_bytes!({:?});",
+        agent.display().to_string()
+    )
+    .unwrap();
+    writeln!(out, "/// sha256 of [`AGENT`], checked after extraction.").unwrap();
+    writeln!(out, "pub const AGENT_SHA256: &str = {agent_sha:?};").unwrap();
     let dest = out_dir.join("bundled.rs");
     std::fs::write(dest, out).expect("write bundled.rs");
 }
@@ -170,6 +185,61 @@ fn build_runner(root: &Path, out_dir: &Path) -> (PathBuf, String) {
     (bin, sha)
 }
 
+/// Builds `froyo-agent` static for musl with the agent profile; returns the binary and
+/// its sha256. SQLite (bundled) is compiled by the host C compiler when no musl-gcc is
+/// installed: without large-file macros (`SQLITE_DISABLE_LFS`; off_t is 64-bit on
+/// x86_64 anyway) it needs none of glibc's `*64` symbols, which musl does not export.
+fn build_agent(root: &Path, out_dir: &Path) -> (PathBuf, String) {
+    for p in ["agent/src", "agent/Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    let target_dir = out_dir.join("agent-target");
+    nested_cargo_env(
+        &[
+            "--profile",
+            "agent",
+            "-p",
+            "froyo-agent",
+            "--bin",
+            "froyo-agent",
+            "--target",
+            RUNNER_TARGET,
+        ],
+        &root.join("Cargo.toml"),
+        &target_dir,
+        RUNNER_TARGET,
+        &agent_c_env(),
+    );
+    let bin = target_dir
+        .join(RUNNER_TARGET)
+        .join("agent")
+        .join("froyo-agent");
+    let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("read {}: {e}", bin.display()));
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (bin, sha)
+}
+
+/// The environment of the agent's nested build: SQLite without large-file macros, and
+/// the host C compiler for the musl target when no musl cross compiler is installed (cc
+/// does not fall back by itself).
+fn agent_c_env() -> Vec<(&'static str, String)> {
+    let mut env = vec![("LIBSQLITE3_FLAGS", "-DSQLITE_DISABLE_LFS".to_owned())];
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+    };
+    let set = std::env::var_os("CC_x86_64_unknown_linux_musl").is_some()
+        || std::env::var_os("TARGET_CC").is_some();
+    if !set && !on_path("x86_64-linux-musl-gcc") && !on_path("musl-gcc") {
+        env.push(("CC_x86_64_unknown_linux_musl", "cc".to_owned()));
+    }
+    env
+}
+
 /// `linux.file` → `froyo_provider_linux_file.wasm` (the guest crate's cdylib).
 fn guest_artifact(dir_name: &str) -> String {
     format!("froyo_provider_{}.wasm", dir_name.replace(['.', '-'], "_"))
@@ -217,6 +287,17 @@ fn build_providers(root: &Path, out_dir: &Path) -> Option<PathBuf> {
 /// `cargo build --quiet ARGS` for another target, in its own target directory so it never
 /// waits on the outer build's lock; the outer build's flags are not meant for it.
 fn nested_cargo(args: &[&str], manifest: &Path, target_dir: &Path, target: &str) {
+    nested_cargo_env(args, manifest, target_dir, target, &[]);
+}
+
+/// [`nested_cargo`] with extra environment variables for the nested build.
+fn nested_cargo_env(
+    args: &[&str],
+    manifest: &Path,
+    target_dir: &Path,
+    target: &str,
+    envs: &[(&str, String)],
+) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.args(["build", "--quiet"])
@@ -225,6 +306,7 @@ fn nested_cargo(args: &[&str], manifest: &Path, target_dir: &Path, target: &str)
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir);
+    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
     for var in [
         "CARGO_TARGET_DIR",
         "RUSTFLAGS",

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing (clap), logging setup, and one module per
 //! command. The only place that writes to stdout (data) and stderr (diagnostics, progress).
 
+mod agent;
 mod apply;
 mod backup;
 mod check;
@@ -77,6 +78,9 @@ enum Command {
     Lsp(lsp::LspArgs),
     /// Convert from another tool: `froyo import ansible PLAYBOOK|ROLE --out DIR`.
     Import(import::ImportArgs),
+    /// The edge agent: `serve` on a device, and `apply`/`status`/`components`/`graph`/
+    /// `stop-plan`/`stop`/`restart` against a running one (Keystone's formats).
+    Agent(agent::AgentArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -163,6 +167,7 @@ pub fn main() -> ExitCode {
         Command::Onboard(a) => onboard::run(a),
         Command::Lsp(a) => lsp::run(a),
         Command::Import(a) => import::run(a),
+        Command::Agent(a) => agent::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! Integration tests: each drives the real `froyo` binary (or the library end to end) on
 //! fixture playbooks under `tests/fixtures/`, with real CUE behind the schema checks.
 
+mod agent;
+mod agent_harness;
 mod auto_edges;
 mod cli;
 mod cue;
