@@ -25,6 +25,7 @@ mod repl;
 mod robustness;
 mod schema;
 mod secrets;
+mod shell;
 mod sshd;
 mod transport;
 mod webserver;
