@@ -54,6 +54,16 @@ if [ ! -x "$FROYO_ANSIBLE/bin/ansible-playbook" ]; then
 fi
 export FROYO_ANSIBLE
 
+# mdbook, which builds the user guide (docs/book) in tests/it/book.rs: a pinned version
+# from crates.io, built once into $FROYO_MDBOOK (without its server and file watcher).
+FROYO_MDBOOK="${FROYO_MDBOOK:-/var/tmp/froyo-mdbook}"
+if [ ! -x "$FROYO_MDBOOK/bin/mdbook" ] || [ "$("$FROYO_MDBOOK/bin/mdbook" --version)" != "mdbook v0.5.4" ]; then
+    echo "installing mdbook 0.5.4 from crates.io into $FROYO_MDBOOK" >&2
+    cargo install mdbook --locked --version 0.5.4 --no-default-features --features search \
+        --root "$FROYO_MDBOOK" --quiet
+fi
+export FROYO_MDBOOK
+
 # The extra rustup targets are added by the build itself (toolchain/build.rs).
 cargo test --workspace
 cargo test --workspace --manifest-path providers/Cargo.toml

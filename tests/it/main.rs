@@ -2,6 +2,7 @@
 //! fixture playbooks under `tests/fixtures/`, with real CUE behind the schema checks.
 
 mod auto_edges;
+mod book;
 mod cli;
 mod cue;
 mod diagnostics;
