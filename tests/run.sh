@@ -14,12 +14,14 @@ command -v cargo >/dev/null || { echo "error: Rust is required: install rustup (
 # dpkg-dev, curl, wget, zip and unzip (package, download and archive tests); dpkg's
 # start-stop-daemon and update-rc.d (sysvinit services); tmux, the terminal the REPL tests
 # type and paste into; neovim, the editor client of the language server tests; python3, the
-# components the edge agent tests supervise; minisign, which signs what they verify.
+# components the edge agent tests supervise; minisign, which signs what they verify; bash, zsh
+# and fish, which load `froyo completions` scripts; man-db, which renders `froyo man` pages;
+# graphviz, whose `dot` draws `froyo graph --format svg|png`.
 need=()
 for tool in /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo nft:nftables \
     ip:iproute2 dpkg-scanpackages:dpkg-dev curl:curl wget:wget zip:zip unzip:unzip \
     start-stop-daemon:dpkg update-rc.d:init-system-helpers tmux:tmux nvim:neovim python3:python3 \
-    minisign:minisign; do
+    minisign:minisign bash:bash zsh:zsh fish:fish man:man-db dot:graphviz; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if ((${#need[@]})); then
@@ -61,6 +63,16 @@ if [ ! -x "$FROYO_CUE/cue" ]; then
     GOBIN="$FROYO_CUE" go install cuelang.org/go/cmd/cue@v0.15.3
 fi
 export FROYO_CUE
+
+# mdbook, which builds the user guide (docs/book) in tests/it/book.rs: a pinned version
+# from crates.io, built once into $FROYO_MDBOOK (without its server and file watcher).
+FROYO_MDBOOK="${FROYO_MDBOOK:-/var/tmp/froyo-mdbook}"
+if [ ! -x "$FROYO_MDBOOK/bin/mdbook" ] || [ "$("$FROYO_MDBOOK/bin/mdbook" --version)" != "mdbook v0.5.4" ]; then
+    echo "installing mdbook 0.5.4 from crates.io into $FROYO_MDBOOK" >&2
+    cargo install mdbook --locked --version 0.5.4 --no-default-features --features search \
+        --root "$FROYO_MDBOOK" --quiet
+fi
+export FROYO_MDBOOK
 
 # The extra rustup targets are added by the build itself (toolchain/build.rs).
 cargo test --workspace

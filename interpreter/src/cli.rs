@@ -5,6 +5,7 @@ mod agent;
 mod apply;
 mod backup;
 mod check;
+mod completions;
 mod doc;
 mod drift;
 mod facts;
@@ -12,6 +13,7 @@ mod graph;
 mod import;
 mod init;
 mod lsp;
+mod man;
 mod onboard;
 mod plan;
 mod policy;
@@ -46,7 +48,7 @@ enum Command {
     /// exit 1 on any error.
     #[command(visible_alias = "validate")]
     Check(check::CheckArgs),
-    /// Print the resource graph (nodes by id, edges with their kind).
+    /// Print the resource graph (nodes by id, edges with their kind), or draw it (svg, png).
     Graph(graph::GraphArgs),
     /// List resource types and built-ins, or show one with its fields and docs.
     Doc(doc::DocArgs),
@@ -81,6 +83,10 @@ enum Command {
     /// The edge agent: `serve` on a device, and `apply`/`status`/`components`/`graph`/
     /// `stop-plan`/`stop`/`restart` against a running one (Keystone's formats).
     Agent(agent::AgentArgs),
+    /// Print a shell completion script: `froyo completions bash|zsh|fish`.
+    Completions(completions::CompletionsArgs),
+    /// Man pages: `froyo.1` on stdout, or every page into DIR.
+    Man(man::ManArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -168,6 +174,8 @@ pub fn main() -> ExitCode {
         Command::Lsp(a) => lsp::run(a),
         Command::Import(a) => import::run(a),
         Command::Agent(a) => agent::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     };
     match result {
         Ok(code) => code,
@@ -195,6 +203,13 @@ pub(crate) fn cwd_project() -> Result<crate::project::Project, crate::error::Err
         source: e,
     })?;
     crate::project::Project::discover_dir(&cwd)
+}
+
+/// Writes bytes (a PNG) to stdout; a closed pipe is not an error.
+pub(crate) fn write_stdout_bytes(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|_| out.flush());
 }
 
 /// Writes to stdout; a closed pipe (`froyo graph … | head`) is not an error.

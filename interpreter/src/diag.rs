@@ -108,6 +108,9 @@ pub enum Code {
     /// The same, written with `--allow-unconverted`: shown, skipped, not failing.
     #[serde(rename = "W-IMPORT")]
     ImportAllowed,
+    /// `froyo graph --format svg|png` without a working Graphviz `dot`.
+    #[serde(rename = "E-GRAPHVIZ")]
+    Graphviz,
 }
 
 impl Code {
@@ -145,6 +148,7 @@ impl Code {
             Code::ProviderVersion => "E-PROVIDER-VERSION",
             Code::Import => "E-IMPORT",
             Code::ImportAllowed => "W-IMPORT",
+            Code::Graphviz => "E-GRAPHVIZ",
         }
     }
 
@@ -241,6 +245,9 @@ impl Code {
             }
             Code::ImportAllowed => {
                 "this task was not converted and is skipped; rewrite it by hand and remove the `unconverted()` call"
+            }
+            Code::Graphviz => {
+                "install the `graphviz` package, or print DOT with `--format dot` and draw it elsewhere"
             }
         }
     }

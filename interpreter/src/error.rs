@@ -75,6 +75,16 @@ pub enum Error {
         help: String,
     },
 
+    /// `froyo graph --format svg|png` without a working Graphviz `dot`.
+    #[error("drawing the graph as {format} needs Graphviz: {message}")]
+    #[diagnostic(
+        code("E-GRAPHVIZ"),
+        help(
+            "install the `graphviz` package (Debian and Ubuntu: `apt-get install graphviz`), or print DOT with `--format dot` and draw it elsewhere"
+        )
+    )]
+    Graphviz { format: String, message: String },
+
     /// An extra provider named in `froyo.toml` that cannot be used.
     #[error("provider `{}`: {message}", path.display())]
     #[diagnostic(code("E-PROVIDER"), help("{help}"))]
@@ -139,6 +149,7 @@ impl Error {
             Error::State { .. } => Diagnostic::new(Code::State, self.to_string()),
             Error::Policy { .. } => Diagnostic::new(Code::Policy, self.to_string()),
             Error::Locked { .. } => Diagnostic::new(Code::Locked, self.to_string()),
+            Error::Graphviz { .. } => Diagnostic::new(Code::Graphviz, self.to_string()),
             Error::Provider { help, .. } => {
                 Diagnostic::new(Code::Provider, self.to_string()).help(help.clone())
             }

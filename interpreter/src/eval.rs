@@ -79,6 +79,38 @@ fn globals_builder() -> GlobalsBuilder {
     .with(import_builtins::import_builtins)
 }
 
+/// The docs of froyo's own built-ins only (not Starlark's), for the generated reference.
+pub fn core_documentation() -> starlark::docs::DocModule {
+    GlobalsBuilder::new()
+        .with(builtins::core_builtins)
+        .with(import_builtins::import_builtins)
+        .build()
+        .documentation()
+}
+
+/// The docs of each bundled `@stdlib//` module (its docstring and public functions), in
+/// the order of [`crate::bundled::STDLIB`]. Evaluating a module only defines its functions.
+pub fn stdlib_documentation() -> Result<Vec<(&'static str, starlark::docs::DocModule)>, String> {
+    crate::bundled::STDLIB
+        .iter()
+        .map(|(name, src)| {
+            let ast = AstModule::parse(name, (*src).to_owned(), &dialect())
+                .map_err(|e| format!("{name}: {e}"))?;
+            let frozen = Module::with_temp_heap(
+                |module| -> starlark::Result<starlark::environment::FrozenModule> {
+                    {
+                        let mut eval = Evaluator::new(&module);
+                        eval.eval_module(ast, globals())?;
+                    }
+                    Ok(module.freeze()?)
+                },
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
+            Ok((*name, frozen.documentation()))
+        })
+        .collect()
+}
+
 /// Collects `print()` output; the CLI decides where it goes (stderr).
 #[derive(Default)]
 pub struct PrintCollector(RefCell<Vec<String>>);

@@ -53,3 +53,49 @@ fn check_of_a_missing_file_is_a_clear_error() {
         run.stderr
     );
 }
+
+#[test]
+fn graph_draws_svg_and_png_through_graphviz() {
+    // Graphviz comes from Debian (tests/run.sh installs it); a missing `dot` is a failure.
+    let run = froyo(
+        &repo(),
+        &["graph", "--format", "svg", "examples/hello.star"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("<svg"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(">linux.file::file[/tmp/froyo&#45;hello/hello.txt]</text>"),
+        "{}",
+        run.stdout
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_froyo"))
+        .args(["graph", "--format", "png", "examples/hello.star"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+}
+
+#[test]
+fn graph_without_graphviz_names_the_package() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_froyo"))
+        .args(["graph", "--format", "svg", "examples/hello.star"])
+        .current_dir(repo())
+        .env("PATH", empty.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    for part in ["E-GRAPHVIZ", "`dot`", "graphviz", "--format dot"] {
+        assert!(stderr.contains(part), "{part} missing:\n{stderr}");
+    }
+}

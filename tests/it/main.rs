@@ -4,6 +4,7 @@
 mod agent;
 mod agent_harness;
 mod auto_edges;
+mod book;
 mod cli;
 mod cue;
 mod diagnostics;
@@ -27,6 +28,7 @@ mod repl;
 mod robustness;
 mod schema;
 mod secrets;
+mod shell;
 mod sshd;
 mod transport;
 mod webserver;

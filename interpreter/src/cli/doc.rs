@@ -1,6 +1,8 @@
 //! `froyo doc [NAME]`: resource types with their fields, defaults and docs (from the CUE
 //! schemas), and the core built-ins (from their doc comments).
 
+pub(crate) mod markdown;
+
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -21,9 +23,28 @@ pub struct DocArgs {
     /// DIR/cue.mod (what `.cue` inputs import), so `cue vet` and editors agree with froyo.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "json"])]
     cue_module: Option<std::path::PathBuf>,
+    /// Write the book's reference pages (built-ins, stdlib, resource types, the CLI) as
+    /// Markdown into DIR: `froyo doc --markdown docs/book/src/reference`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "json", "cue_module"])]
+    markdown: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &DocArgs) -> Result<ExitCode, Error> {
+    if let Some(dir) = &args.markdown {
+        // The built-in providers only: the pages must not depend on where this runs.
+        use clap::CommandFactory;
+        let written = markdown::write(dir, super::Cli::command())?;
+        let list: Vec<String> = written
+            .iter()
+            .map(|p| format!("  {}\n", p.display()))
+            .collect();
+        write_stdout(&format!(
+            "Wrote {} reference pages:\n{}",
+            written.len(),
+            list.concat()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
     // The project of the current directory may add providers of its own.
     let reg = Registry::for_project(&super::cwd_project()?)?;
     if let Some(dir) = &args.cue_module {
