@@ -1,9 +1,12 @@
 //! The cluster profile's clients for the shared servers a fleet of controllers and
-//! workers meet at: PostgreSQL for the state ([`pg`]). The engine's semantics (tables,
+//! workers meet at: PostgreSQL for the state ([`pg`]), NATS JetStream for the work queue
+//! ([`queue`]). The engine's semantics (tables,
 //! migrations, what a lock means) stay in the `froyo` crate; this crate only knows how to
 //! talk to the servers, and how to start real ones for tests ([`testing`]).
 
 pub mod pg;
+pub mod queue;
+mod rt;
 pub mod testing;
 
 /// What can go wrong talking to a cluster server. URLs in messages are redacted.
@@ -26,4 +29,13 @@ pub enum Error {
     #[error("PostgreSQL at `{url}`: {message}")]
     #[diagnostic(code("E-STATE"))]
     Query { url: String, message: String },
+
+    #[error("work queue `{url}`: {message}")]
+    #[diagnostic(
+        code("E-QUEUE"),
+        help(
+            "check that nats-server runs with JetStream enabled (`nats-server -js`) and the URL is nats://HOST:PORT"
+        )
+    )]
+    Queue { url: String, message: String },
 }

@@ -21,6 +21,7 @@ use tokio_postgres::NoTls;
 pub use {deadpool_postgres, tokio_postgres};
 
 use crate::Error;
+use crate::rt::Rt;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,7 +86,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The password written in `url`, to mask it out of any message that might echo it.
-fn password_of(url: &str) -> Option<String> {
+pub(crate) fn password_of(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
     let userinfo = authority.rsplit_once('@')?.0;
@@ -108,27 +109,6 @@ pub fn lock_key(parts: &[&str]) -> i64 {
     }
     let d = h.finalize();
     i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-}
-
-/// The runtime, shut down without waiting when the last user is gone (dropping a Tokio
-/// runtime the ordinary way panics inside another runtime's context).
-struct Rt(Option<tokio::runtime::Runtime>);
-
-impl Rt {
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0
-            .as_ref()
-            .expect("runtime present until drop")
-            .handle()
-    }
-}
-
-impl Drop for Rt {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// A pool of connections to one PostgreSQL database, usable from synchronous code.
@@ -179,16 +159,10 @@ impl Pg {
             .connect_timeout(CONNECT_TIMEOUT)
             .application_name(app)
             .options(format!("-c search_path={schema}"));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("froyo-pg")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Connect {
-                url: shown.clone(),
-                message: format!("cannot start the runtime: {e}"),
-            })?;
-        let rt = Arc::new(Rt(Some(rt)));
+        let rt = Rt::new("froyo-pg").map_err(|message| Error::Connect {
+            url: shown.clone(),
+            message,
+        })?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -242,13 +216,10 @@ impl Pg {
         Fut: Future<Output = Result<T, Failure>> + Send + 'static,
     {
         let fut = f(self.pool.clone());
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt.handle().spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        let result = rx
-            .recv()
-            .unwrap_or_else(|_| Err(Failure("the query's task ended early".into())));
+        let result = self
+            .rt
+            .block(fut)
+            .unwrap_or_else(|| Err(Failure("the query's task ended early".into())));
         result.map_err(|Failure(message)| Error::Query {
             url: self.shown.clone(),
             message,
@@ -322,12 +293,9 @@ impl Drop for SessionLock {
         // Wait (briefly) for the connection to close, so the next taker finds the locks
         // free; a dead server or a runtime shutting down must not hang the caller.
         if let Some(conn) = self.conn.take() {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            self.rt.handle().spawn(async move {
+            self.rt.block(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                let _ = tx.send(());
             });
-            let _ = rx.recv_timeout(Duration::from_secs(6));
         }
     }
 }

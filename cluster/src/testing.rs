@@ -1,7 +1,8 @@
 //! Real servers for tests: a PostgreSQL cluster created with `initdb` in a temporary
-//! directory and started with `pg_ctl` on a loopback port, stopped by its PID when
-//! dropped. As root the server runs as the `postgres` user (initdb refuses root). Used by
-//! this crate's and the engine's tests; nothing here runs in production.
+//! directory and started with `pg_ctl` on a loopback port, and a `nats-server -js` with
+//! its store in a temporary directory; each stopped by its PID when dropped. As root
+//! PostgreSQL runs as the `postgres` user (initdb refuses root). Used by this crate's and
+//! the engine's tests; nothing here runs in production.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -171,6 +172,64 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         stop_pid(self.pid, "INT");
+    }
+}
+
+/// A running `nats-server -js` on 127.0.0.1, stopped (by PID) on drop.
+pub struct NatsServer {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl NatsServer {
+    /// `nats-server -js -sd DIR -a 127.0.0.1 -p PORT`, ready when its port accepts.
+    pub fn start() -> Result<NatsServer, String> {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .ok_or("nats-server is not installed (apt-get install nats-server)")?;
+        let dir = tempfile::Builder::new()
+            .prefix("froyo-nats-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let port = free_port();
+        let log =
+            std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(bin)
+            .args(["-js", "-sd"])
+            .arg(dir.path().join("store"))
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("nats-server: {e}"))?;
+        let mut server = NatsServer { dir, child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline || server.child.try_wait().ok().flatten().is_some() {
+                let log = std::fs::read_to_string(server.dir.path().join("server.log"))
+                    .unwrap_or_default();
+                return Err(format!("nats-server did not start: {log}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        stop_pid(self.child.id(), "TERM");
+        let _ = self.child.wait();
     }
 }
 
