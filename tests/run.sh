@@ -13,11 +13,14 @@ command -v cargo >/dev/null || { echo "error: Rust is required: install rustup (
 # `become`, onboarding); nftables and iproute2 (firewall tests in a network namespace);
 # dpkg-dev, curl, wget, zip and unzip (package, download and archive tests); dpkg's
 # start-stop-daemon and update-rc.d (sysvinit services); tmux, the terminal the REPL tests
-# type and paste into; neovim, the editor client of the language server tests.
+# type and paste into; neovim, the editor client of the language server tests;
+# PostgreSQL (the cluster profile's state: tests run initdb + pg_ctl in a temporary
+# directory, no service is started) and nats-server (its work queue).
 need=()
 for tool in /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo nft:nftables \
     ip:iproute2 dpkg-scanpackages:dpkg-dev curl:curl wget:wget zip:zip unzip:unzip \
-    start-stop-daemon:dpkg update-rc.d:init-system-helpers tmux:tmux nvim:neovim; do
+    start-stop-daemon:dpkg update-rc.d:init-system-helpers tmux:tmux nvim:neovim \
+    /usr/lib/postgresql/15/bin/initdb:postgresql nats-server:nats-server; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if ((${#need[@]})); then

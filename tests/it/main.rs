@@ -3,6 +3,7 @@
 
 mod auto_edges;
 mod cli;
+mod cluster;
 mod cue;
 mod diagnostics;
 mod engine;
@@ -26,6 +27,7 @@ mod robustness;
 mod schema;
 mod secrets;
 mod sshd;
+mod state;
 mod transport;
 mod webserver;
 
