@@ -16,12 +16,15 @@ command -v cargo >/dev/null || { echo "error: Rust is required: install rustup (
 # type and paste into; neovim, the editor client of the language server tests; python3, the
 # components the edge agent tests supervise; minisign, which signs what they verify; bash, zsh
 # and fish, which load `froyo completions` scripts; man-db, which renders `froyo man` pages;
-# graphviz, whose `dot` draws `froyo graph --format svg|png`.
+# graphviz, whose `dot` draws `froyo graph --format svg|png`; PostgreSQL (the cluster
+# profile's state: tests run initdb + pg_ctl in a temporary directory, no service is
+# started) and nats-server (its work queue).
 need=()
 for tool in /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo nft:nftables \
     ip:iproute2 dpkg-scanpackages:dpkg-dev curl:curl wget:wget zip:zip unzip:unzip \
     start-stop-daemon:dpkg update-rc.d:init-system-helpers tmux:tmux nvim:neovim python3:python3 \
-    minisign:minisign bash:bash zsh:zsh fish:fish man:man-db dot:graphviz; do
+    minisign:minisign bash:bash zsh:zsh fish:fish man:man-db dot:graphviz \
+    /usr/lib/postgresql/15/bin/initdb:postgresql nats-server:nats-server; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if ((${#need[@]})); then

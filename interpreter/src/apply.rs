@@ -432,11 +432,11 @@ impl Ctx<'_> {
         let u = &host.units[i];
         self.observer.started(&host.target, u);
         let t0 = Instant::now();
-        let (outcome, message) = match self.execute(h, u) {
-            Ok(true) => (Outcome::Changed, None),
-            Ok(false) => (Outcome::Unchanged, None),
-            Err(Failure::Skip(why)) => (Outcome::Skipped, Some(why)),
-            Err(Failure::Error(msg)) => (Outcome::Failed, Some(msg)),
+        let (outcome, message, record) = match self.execute(h, u) {
+            Ok((true, record)) => (Outcome::Changed, None, record),
+            Ok((false, record)) => (Outcome::Unchanged, None, record),
+            Err(Failure::Skip(why)) => (Outcome::Skipped, Some(why), None),
+            Err(Failure::Error(msg)) => (Outcome::Failed, Some(msg), None),
         };
         let changed = outcome == Outcome::Changed;
         Self::lock(&self.changed).insert((h, u.id.clone()), changed);
@@ -445,28 +445,38 @@ impl Ctx<'_> {
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         };
-        let _ = self
-            .store
-            .set_unit_status(self.run, &host.target, &u.id, status);
-        // Notify: persisted at once, so a run that dies before the handler runs leaves it
-        // pending for the next apply.
-        for (handler, on) in &u.notifies {
-            let fire = match on.as_str() {
+        let notified: Vec<String> = u
+            .notifies
+            .iter()
+            .filter(|(_, on)| match on.as_str() {
                 "failure" => outcome == Outcome::Failed,
                 _ => changed,
-            };
-            if fire {
-                let _ = self
-                    .store
-                    .add_pending(&host.target, handler, &u.id, self.run);
-                self.event(
-                    &host.target,
-                    Some(handler),
-                    "handler.notified",
-                    json!({"by": u.id}),
-                );
-                Self::lock(&self.notified)[h].insert(handler.clone());
-            }
+            })
+            .map(|(handler, _)| handler.clone())
+            .collect();
+        // The resource's new state and the notifications it sent are kept together (one
+        // transaction), so a run that dies before a handler runs leaves it pending for the
+        // next apply, and never keeps the change while losing the notification.
+        if let Err(e) = self.store.record_unit(
+            self.run,
+            &crate::state::UnitRecord {
+                target: &host.target,
+                resource: &u.id,
+                status,
+                record: record.as_ref(),
+                notified: &notified,
+            },
+        ) {
+            tracing::warn!("cannot record {}: {e}", u.id);
+        }
+        for handler in notified {
+            self.event(
+                &host.target,
+                Some(&handler),
+                "handler.notified",
+                json!({"by": u.id}),
+            );
+            Self::lock(&self.notified)[h].insert(handler);
         }
         self.finish(h, i, outcome, message, t0.elapsed());
         outcome
@@ -488,8 +498,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Brings one resource to its desired state; `Ok(changed)`.
-    fn execute(&self, h: usize, u: &Unit) -> Result<bool, Failure> {
+    /// Brings one resource to its desired state; `Ok((changed, what to record))` (a
+    /// handler's state is not recorded).
+    fn execute(&self, h: usize, u: &Unit) -> Result<(bool, Option<ResourceRecord>), Failure> {
         let host = self.host(h);
         let changed = |id: &str| self.changed_of(h, id);
         if u.status == Status::Skipped {
@@ -538,12 +549,7 @@ impl Ctx<'_> {
             run: self.run,
             applied_ms: crate::state::now_ms(),
         };
-        if !u.handler
-            && let Err(e) = self.store.put_resource(&record)
-        {
-            tracing::warn!("cannot record {}: {e}", u.id);
-        }
-        Ok(any)
+        Ok((any, (!u.handler).then_some(record)))
     }
 
     /// Reads and diffs one resource now.

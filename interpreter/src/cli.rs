@@ -20,6 +20,7 @@ mod policy;
 mod repl;
 mod run;
 mod secret;
+mod state;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Replace the project's state with a backup.
     Restore(backup::BackupArgs),
+    /// State tools: `froyo state migrate --to postgres://…` copies a SQLite state into
+    /// PostgreSQL (the cluster profile).
+    State(state::StateArgs),
     /// Policy tools: `froyo policy test [DIR]` runs the Rego unit tests.
     Policy(policy::PolicyArgs),
     /// Interactive Starlark with the playbook built-ins and live facts of the targets.
@@ -167,6 +171,7 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Backup(a) => backup::backup(a),
         Command::Restore(a) => backup::restore(a),
+        Command::State(a) => state::run(a),
         Command::Policy(a) => policy::run(a),
         Command::Repl(a) => repl::run(a),
         Command::Secret(a) => secret::run(a),

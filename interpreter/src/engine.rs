@@ -25,8 +25,8 @@ pub struct Engine {
     pub masker: Masker,
     /// Resources planned or applied at once, over all hosts.
     pub parallelism: usize,
-    /// The project's state (`.froyo/state.db`).
-    pub store: Arc<crate::state::SqliteStore>,
+    /// The project's state (`.froyo/state.db`, or the server of `[state] url`).
+    pub store: Arc<dyn crate::state::Store + Send + Sync>,
 }
 
 /// How long facts stay cached in the state unless `froyo.toml` says otherwise.
@@ -39,7 +39,7 @@ impl Engine {
         runtime: tokio::runtime::Handle,
         parallelism: usize,
     ) -> Result<Engine, crate::Error> {
-        let store = Arc::new(crate::state::SqliteStore::open_project(&project.root)?);
+        let store = crate::state::open(&project)?;
         let masker = Masker::for_project(&project.root);
         let registry = Registry::for_project(&project)?;
         let mut providers = ProviderHost::for_project(&project, Limits::default())?;

@@ -56,6 +56,16 @@ pub enum Error {
     )]
     State { path: PathBuf, message: String },
 
+    /// The state server (`[state] url`, `FROYO_STATE_URL`) is unreachable, the URL is
+    /// malformed, or a query failed. `url` never shows a password.
+    #[error("state `{url}`: {message}")]
+    #[diagnostic(code("E-STATE"), help("{help}"))]
+    StateServer {
+        url: String,
+        message: String,
+        help: String,
+    },
+
     /// Another process holds the project's writer lock.
     #[error("the project is locked by {holder}")]
     #[diagnostic(
@@ -147,6 +157,9 @@ impl Error {
             Error::Cue(_) => Diagnostic::new(Code::Eval, self.to_string()),
             Error::Usage(_) => Diagnostic::new(Code::Arg, self.to_string()),
             Error::State { .. } => Diagnostic::new(Code::State, self.to_string()),
+            Error::StateServer { help, .. } => {
+                Diagnostic::new(Code::State, self.to_string()).help(help.clone())
+            }
             Error::Policy { .. } => Diagnostic::new(Code::Policy, self.to_string()),
             Error::Locked { .. } => Diagnostic::new(Code::Locked, self.to_string()),
             Error::Graphviz { .. } => Diagnostic::new(Code::Graphviz, self.to_string()),

@@ -107,9 +107,9 @@ impl Inventory {
         } else {
             Inventory::local_only(cli_vars)
         };
-        if root.join(".froyo").join("state.db").is_file() {
-            use crate::state::Store;
-            let store = crate::state::SqliteStore::open_project(root)?;
+        if let Some(store) =
+            crate::state::open_existing(&crate::project::Project::at(root.to_owned())?)?
+        {
             for t in store.onboarded()? {
                 if inventory.targets.iter().any(|o| o.name == t.name) {
                     continue;

@@ -22,6 +22,20 @@ pub struct Settings {
     /// Policy settings (read by the policy engine).
     #[serde(default)]
     pub policy: Option<toml::Value>,
+    /// Where the state lives (`crate::state::location`).
+    #[serde(default)]
+    pub state: StateSection,
+}
+
+/// `[state]`: without `url` the state is `.froyo/state.db`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (`FROYO_STATE_URL` wins).
+    pub url: Option<String>,
+    /// The project's name on the server (default: `[project] name`, else the root
+    /// directory's name); two projects on one database must differ here.
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -1,13 +1,17 @@
 //! The project's memory: what was applied where, every run and its events, facts with a
-//! TTL, the audit trail and the single-writer lock. SQLite (`.froyo/state.db`, WAL) sits
-//! behind the [`Store`] trait, the seam for another backend later.
+//! TTL, the audit trail and the single-writer lock. SQLite (`.froyo/state.db`, WAL) and
+//! PostgreSQL (the cluster profile, `[state] url`) sit behind the [`Store`] trait;
+//! [`open`] picks the project's.
 //!
 //! Invariant: nothing secret is written in clear. Configs are stored as the engine holds
 //! them, where secrets are `$secret` references (never values), and [`redact`] drops the
 //! text of sensitive content before anything reaches the database.
 
+mod copy;
+mod location;
 mod lock;
 mod migrations;
+mod postgres;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -15,7 +19,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+pub use copy::{TableSum, postgres_to_sqlite, sqlite_to_postgres};
+pub use location::{Location, STATE_URL_ENV, location, namespace, open, open_existing};
 pub use lock::{LockGuard, LockHolder, hostname};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::error::Error;
@@ -120,10 +127,45 @@ pub struct PlanUnit {
     pub status: String,
 }
 
+/// What applying one unit did, recorded together by [`Store::record_unit`].
+#[derive(Debug, Clone, Copy)]
+pub struct UnitRecord<'a> {
+    pub target: &'a str,
+    pub resource: &'a str,
+    /// The unit's new status in the run's plan (`ok`, `failed`, `skipped`).
+    pub status: &'a str,
+    /// The resource's new state, when it was applied.
+    pub record: Option<&'a ResourceRecord>,
+    /// The handlers it notified.
+    pub notified: &'a [String],
+}
+
 /// The durable state of a project. One writer at a time ([`Store::lock`]).
 pub trait Store {
     /// Takes the project's writer lock for `command`, or says who holds it.
     fn lock(&self, command: &str) -> Result<LockGuard>;
+
+    /// The lock of a command that changes only `targets` (an apply): by default the
+    /// project's writer lock; a shared store locks each target instead, so applies on
+    /// disjoint targets run side by side.
+    fn lock_targets(&self, command: &str, targets: &[String]) -> Result<LockGuard> {
+        let _ = targets;
+        self.lock(command)
+    }
+
+    /// Records a unit's status, the resource's new state and the handlers it notified
+    /// in one transaction: a crash keeps all or none, so a change is never kept while
+    /// the notification it sent is lost.
+    fn record_unit(&self, run: RunId, unit: &UnitRecord<'_>) -> Result<()> {
+        if let Some(r) = unit.record {
+            self.put_resource(r)?;
+        }
+        self.set_unit_status(run, unit.target, unit.resource, unit.status)?;
+        for h in unit.notified {
+            self.add_pending(unit.target, h, unit.resource, run)?;
+        }
+        Ok(())
+    }
 
     fn begin_run(&self, kind: RunKind, playbook: Option<&str>) -> Result<RunId>;
     fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()>;

@@ -6,6 +6,7 @@ mod agent_harness;
 mod auto_edges;
 mod book;
 mod cli;
+mod cluster;
 mod cue;
 mod diagnostics;
 mod engine;
@@ -30,6 +31,7 @@ mod schema;
 mod secrets;
 mod shell;
 mod sshd;
+mod state;
 mod transport;
 mod webserver;
 

@@ -12,7 +12,7 @@ use crate::apply::{ApplyOptions, Observer, Outcome, Report, UnitResult};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::plan::{Plan, PlanOptions, Unit};
-use crate::state::{RunKind, RunStatus, Store};
+use crate::state::{RunKind, RunStatus};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -196,7 +196,9 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         return Ok(ExitCode::from(1));
     }
     let store = &*engine.store;
-    let _lock = store.lock("apply")?;
+    // Per target: with a shared state, applies on other targets go on meanwhile.
+    let targets: Vec<String> = plan.hosts.iter().map(|h| h.target.clone()).collect();
+    let _lock = store.lock_targets("apply", &targets)?;
     for run in store.reap_interrupted()? {
         tracing::warn!(
             "run #{} was interrupted; this apply finishes its work",

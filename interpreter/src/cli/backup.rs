@@ -1,5 +1,6 @@
 //! `froyo backup FILE` / `froyo restore FILE`: a consistent hot copy of the project's
-//! state (taken while other runs may write), and back.
+//! state (taken while other runs may write), and back. A PostgreSQL state is backed up
+//! into a SQLite file too; it is brought back with `froyo state migrate --to`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::error::Error;
-use crate::state::{SqliteStore, Store};
+use crate::state::{Location, SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -15,13 +16,8 @@ pub struct BackupArgs {
     file: PathBuf,
 }
 
-fn store() -> Result<SqliteStore, Error> {
-    let project = super::cwd_project()?;
-    SqliteStore::open_project(&project.root)
-}
-
 pub fn backup(args: &BackupArgs) -> Result<ExitCode, Error> {
-    let store = store()?;
+    let store = crate::state::open(&super::cwd_project()?)?;
     store.backup(&args.file)?;
     store.audit("backup", &serde_json::json!({"to": args.file}))?;
     eprintln!("State copied to {}.", args.file.display());
@@ -29,7 +25,15 @@ pub fn backup(args: &BackupArgs) -> Result<ExitCode, Error> {
 }
 
 pub fn restore(args: &BackupArgs) -> Result<ExitCode, Error> {
-    let store = store()?;
+    let project = super::cwd_project()?;
+    if let Location::Postgres { url, .. } = crate::state::location(&project) {
+        return Err(Error::StateServer {
+            url: froyo_cluster::pg::redact_url(&url),
+            message: "`froyo restore` replaces a SQLite state only".into(),
+            help: "restore a backup into a new PostgreSQL namespace or database with `froyo state migrate --from FILE --to URL`".into(),
+        });
+    }
+    let store = SqliteStore::open_project(&project.root)?;
     // Nobody may write while the state is replaced.
     let lock = store.lock("restore")?;
     store.restore(&args.file, &lock)?;

@@ -11,7 +11,7 @@ use crate::apply::{ApplyOptions, Outcome};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::plan::{HostPlan, Plan, PlanOptions, Status, Unit};
-use crate::state::{RunKind, RunStatus, Store};
+use crate::state::{RunKind, RunStatus};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]

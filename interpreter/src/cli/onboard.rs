@@ -148,7 +148,7 @@ pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
             "the project has no SSH key (.froyo/keys/id_ed25519): run `froyo init` first".into(),
         )
     })?;
-    let store = crate::state::SqliteStore::open_project(&project.root)?;
+    let store = crate::state::open(&project)?;
     let runtime = super::runtime()?;
     let say = |m: &str| eprintln!("{m}");
     match &args.command {
@@ -195,7 +195,7 @@ pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
             };
             let results =
                 runtime.block_on(futures::future::join_all(requests.iter().map(|r| {
-                    crate::onboard::onboard(&connector, &store, &public_key, r, &say)
+                    crate::onboard::onboard(&connector, &*store, &public_key, r, &say)
                 })));
             let mut failed = 0;
             for result in results {
@@ -236,7 +236,7 @@ pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
                 .unwrap_or_else(|| DEFAULT_RELOAD.to_owned());
             runtime.block_on(crate::onboard::rollback(
                 &connector,
-                &store,
+                &*store,
                 host,
                 auth.as_ref().map(|a| (login.user.as_str(), a)),
                 &reload,

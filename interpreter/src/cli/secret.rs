@@ -96,9 +96,8 @@ pub fn run(args: &SecretArgs) -> Result<ExitCode, Error> {
 /// Records who changed which secret (the name, never the value) when the project has a
 /// state database.
 fn audit(root: &std::path::Path, what: &str, name: &str, file: &str) {
-    use crate::state::Store;
-    if root.join(".froyo").join("state.db").is_file()
-        && let Ok(store) = crate::state::SqliteStore::open_project(root)
+    if let Ok(project) = crate::project::Project::at(root.to_owned())
+        && let Ok(Some(store)) = crate::state::open_existing(&project)
     {
         let _ = store.audit(what, &serde_json::json!({"name": name, "file": file}));
     }

@@ -41,23 +41,53 @@ impl std::fmt::Display for LockHolder {
 /// Holds the lock until dropped.
 #[derive(Debug)]
 pub struct LockGuard {
-    path: PathBuf,
-    token: String,
-    stop: Arc<AtomicBool>,
-    heartbeat: Option<std::thread::JoinHandle<()>>,
+    inner: Inner,
     /// The holder that was taken over because it was stale, if any.
     pub took_over: Option<LockHolder>,
 }
 
+#[derive(Debug)]
+enum Inner {
+    /// The `lock` row of a SQLite state, kept fresh by a heartbeat thread.
+    Sqlite {
+        path: PathBuf,
+        token: String,
+        stop: Arc<AtomicBool>,
+        heartbeat: Option<std::thread::JoinHandle<()>>,
+    },
+    /// Another backend's lock, released when this is dropped (PostgreSQL: the
+    /// connection that holds the advisory locks).
+    Held(#[allow(dead_code)] Box<dyn std::fmt::Debug + Send + Sync>),
+}
+
+impl LockGuard {
+    /// A lock held by `holder` until the guard is dropped.
+    pub(crate) fn held(holder: Box<dyn std::fmt::Debug + Send + Sync>) -> LockGuard {
+        LockGuard {
+            inner: Inner::Held(holder),
+            took_over: None,
+        }
+    }
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.heartbeat.take() {
+        let Inner::Sqlite {
+            path,
+            token,
+            stop,
+            heartbeat,
+        } = &mut self.inner
+        else {
+            return;
+        };
+        stop.store(true, Ordering::Relaxed);
+        if let Some(h) = heartbeat.take() {
             h.thread().unpark();
             let _ = h.join();
         }
-        if let Ok(conn) = open(&self.path) {
-            let _ = conn.execute("DELETE FROM lock WHERE token = ?1", [&self.token]);
+        if let Ok(conn) = open(path) {
+            let _ = conn.execute("DELETE FROM lock WHERE token = ?1", [&*token]);
         }
     }
 }
@@ -155,10 +185,12 @@ pub fn acquire(path: &Path, command: &str) -> Result<LockGuard, Error> {
             .ok()
     };
     Ok(LockGuard {
-        path: path.to_owned(),
-        token,
-        stop,
-        heartbeat,
+        inner: Inner::Sqlite {
+            path: path.to_owned(),
+            token,
+            stop,
+            heartbeat,
+        },
         took_over,
     })
 }

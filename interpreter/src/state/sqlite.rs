@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::{
     Event, LockGuard, OnboardedTarget, PlanUnit, ResourceRecord, Result, Run, RunId, RunKind,
-    RunStatus, Store, lock, migrations, now_ms,
+    RunStatus, Store, UnitRecord, lock, migrations, now_ms,
 };
 use crate::error::Error;
 
@@ -118,7 +118,7 @@ fn parse_json(text: &str) -> Json {
     serde_json::from_str(text).unwrap_or(Json::Null)
 }
 
-fn kind_str(k: RunKind) -> &'static str {
+pub(super) fn kind_str(k: RunKind) -> &'static str {
     match k {
         RunKind::Plan => "plan",
         RunKind::Apply => "apply",
@@ -127,7 +127,7 @@ fn kind_str(k: RunKind) -> &'static str {
     }
 }
 
-fn parse_kind(s: &str) -> RunKind {
+pub(super) fn parse_kind(s: &str) -> RunKind {
     match s {
         "plan" => RunKind::Plan,
         "drift" => RunKind::Drift,
@@ -136,7 +136,7 @@ fn parse_kind(s: &str) -> RunKind {
     }
 }
 
-fn parse_status(s: &str) -> RunStatus {
+pub(super) fn parse_status(s: &str) -> RunStatus {
     match s {
         "succeeded" => RunStatus::Succeeded,
         "failed" => RunStatus::Failed,
@@ -388,6 +388,41 @@ impl Store for SqliteStore {
             )?;
             let rows = st.query_map([target], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
+        })
+    }
+
+    fn record_unit(&self, run: RunId, u: &UnitRecord<'_>) -> Result<()> {
+        let record = u.record.map(|r| (r, super::redact(&r.config)));
+        self.with(|c| {
+            let tx = c.transaction()?;
+            if let Some((r, config)) = &record {
+                tx.execute(
+                    "INSERT OR REPLACE INTO resource_state
+                     (target, resource, type_name, config, config_sha256, run_id, applied_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        r.target,
+                        r.resource,
+                        r.type_name,
+                        json_text(config),
+                        r.config_sha256,
+                        r.run.0,
+                        r.applied_ms
+                    ],
+                )?;
+            }
+            tx.execute(
+                "UPDATE plan_units SET status = ?1 WHERE run_id = ?2 AND target = ?3 AND resource = ?4",
+                params![u.status, run.0, u.target, u.resource],
+            )?;
+            for handler in u.notified {
+                tx.execute(
+                    "INSERT OR IGNORE INTO pending_handlers (target, handler, notified_by, run_id)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![u.target, handler, u.resource, run.0],
+                )?;
+            }
+            tx.commit()
         })
     }
 
