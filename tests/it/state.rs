@@ -331,7 +331,7 @@ fn a_change_and_its_notification_are_kept_together() {
             applied_ms: 1,
         };
         let notified = ["restart app".to_owned()];
-        let unit = |run| UnitRecord {
+        let unit = || UnitRecord {
             target: "web",
             resource: "conf",
             status: "ok",
@@ -340,10 +340,10 @@ fn a_change_and_its_notification_are_kept_together() {
         };
         // A run that does not exist: the pending row's foreign key fails.
         let bad = froyo::state::RunId(run.0 + 1000);
-        assert!(s.record_unit(bad, &unit(bad)).is_err(), "{}", b.name());
+        assert!(s.record_unit(bad, &unit()).is_err(), "{}", b.name());
         assert!(s.resources(Some("web")).unwrap().is_empty(), "{}", b.name());
         assert!(s.pending("web").unwrap().is_empty());
-        s.record_unit(run, &unit(run)).unwrap();
+        s.record_unit(run, &unit()).unwrap();
         assert_eq!(s.resources(Some("web")).unwrap().len(), 1);
         assert_eq!(
             s.pending("web").unwrap(),

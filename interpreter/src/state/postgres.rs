@@ -734,7 +734,7 @@ impl Store for PgStore {
             let row = c
                 .query_opt(
                     "SELECT value FROM facts WHERE target = $1 AND name = $2
-                     AND collected_ms::numeric + ttl_secs::numeric * 1000 > $3::numeric",
+                     AND collected_ms::numeric + ttl_secs::numeric * 1000 > ($3::bigint)::numeric",
                     &[&target, &name, &now_ms()],
                 )
                 .await?;
