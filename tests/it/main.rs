@@ -12,6 +12,7 @@ mod front_door;
 mod import;
 mod import_diff;
 mod lsp;
+mod observability;
 mod onboard;
 mod plays;
 mod policy;
