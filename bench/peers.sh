@@ -8,13 +8,16 @@
 #   bench/peers.sh                  # froyo, ansible, ansible-pipelining, pyinfra; 3 rounds
 #   bench/peers.sh --peers-only     # without froyo (to test the harness)
 #   bench/peers.sh --runs 1 --tools "froyo pyinfra"
+#   bench/peers.sh --tools "froyo froyo-otlp"   # the cost of tracing (OTLP/gRPC on vs off)
 #
 # Environment: FROYO (default target/release/froyo, relative to the repo), RUNS (3),
 # VENV (/var/tmp/froyo-bench-venv: ansible-core + pyinfra from PyPI, installed if missing),
 # ANSIBLE_CORE_VERSION (2.19.14) and PYINFRA_VERSION (3.10.0), the versions of the
 # baseline; PORT_BASE (2200: targets on 127.0.0.1:2201-2204), BENCH_ROOT (/tmp/froyo-bench:
 # target N writes only under BENCH_ROOT/hostN; wiped before every first apply), OUT (the
-# results directory), RUN_TIMEOUT (900 s per run), KEEP_WORK=1 keeps the work directory.
+# results directory), RUN_TIMEOUT (900 s per run), KEEP_WORK=1 keeps the work directory;
+# FROYO_OTLP_PY (/var/tmp/froyo-otlp, the virtualenv tests/run.sh makes: grpcio +
+# opentelemetry-proto) runs the OTLP/gRPC receiver that the `froyo-otlp` tool exports to.
 #
 # Needs openssh-server + openssh-client (/usr/sbin/sshd, ssh, ssh-keygen) and python3.
 # The 4 sshd are stopped by their recorded PIDs on exit (also on error or Ctrl-C).
@@ -49,10 +52,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ "$PEERS_ONLY" = 1 ]; then
-    TOOLS=$(for t in $TOOLS; do [ "$t" = froyo ] || printf '%s ' "$t"; done)
+    TOOLS=$(for t in $TOOLS; do [[ $t = froyo* ]] || printf '%s ' "$t"; done)
 fi
 for t in $TOOLS; do
-    case $t in froyo|ansible|ansible-pipelining|pyinfra) ;; *) die "unknown tool $t" ;; esac
+    case $t in froyo|froyo-otlp|ansible|ansible-pipelining|pyinfra) ;; *) die "unknown tool $t" ;; esac
 done
 [ -n "${TOOLS// /}" ] || die "no tools to run"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number"
@@ -63,7 +66,7 @@ done
 case $BENCH_ROOT in /tmp/?*|/var/tmp/?*) ;; *) die "BENCH_ROOT must be under /tmp or /var/tmp (it is wiped)" ;; esac
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 
-if [[ " $TOOLS " == *" froyo "* ]]; then
+if [[ " $TOOLS " == *" froyo"* ]]; then
     FROYO=${FROYO:-target/release/froyo}
     case $FROYO in /*) ;; *) FROYO=$REPO/$FROYO ;; esac
     [ -x "$FROYO" ] || die "no froyo binary at $FROYO (cargo build --release -p froyo, or set FROYO; --peers-only skips froyo)"
@@ -83,8 +86,10 @@ fi
 WORK=$(mktemp -d /tmp/froyo-peers.XXXXXX)
 mkdir -p "$OUT/logs" "$OUT/targets"
 SSHD_PIDS=()
+OTLP_PID=
 cleanup() {
     local rc=$? pid left=()
+    if [ -n "$OTLP_PID" ]; then kill "$OTLP_PID" 2>/dev/null || true; wait "$OTLP_PID" 2>/dev/null || true; fi
     for pid in "${SSHD_PIDS[@]}"; do
         # Only our own sshd: started by this script with a config in $WORK.
         if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$WORK/"; then
@@ -169,6 +174,20 @@ ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WORK/k
     -i "$WORK/keys/id_ed25519" -p $((PORT_BASE + 1)) root@127.0.0.1 true \
     || die "ssh to host1 failed: $(tail -5 "$OUT/targets/host1-sshd.log")"
 
+# --- the OTLP/gRPC receiver of froyo-otlp ---------------------------------------------
+if [[ " $TOOLS " == *" froyo-otlp "* ]]; then
+    OTLP_PY=${FROYO_OTLP_PY:-/var/tmp/froyo-otlp}/bin/python
+    "$OTLP_PY" -c 'import grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc' 2>/dev/null \
+        || die "no OTLP receiver Python at $OTLP_PY (tests/run.sh installs it; or set FROYO_OTLP_PY)"
+    mkfifo "$WORK/otlp.ready"
+    "$OTLP_PY" "$REPO/tests/fixtures/otlp/receiver.py" "$OUT/spans.jsonl" >"$WORK/otlp.ready" &
+    OTLP_PID=$!
+    read -r ready port <"$WORK/otlp.ready" || true
+    [ "${ready:-}" = READY ] || die "the OTLP receiver did not start"
+    OTLP_ENDPOINT=http://127.0.0.1:$port
+    echo "OTLP/gRPC receiver: $OTLP_ENDPOINT (PID $OTLP_PID), spans in $OUT/spans.jsonl"
+fi
+
 # --- workloads and inventories ----------------------------------------------------------
 # Ansible: stock settings (forks 5, linear, ssh + ControlPersist) plus strict host keys and
 # a ControlPath in $WORK so the masters can be closed after every run.
@@ -246,7 +265,7 @@ reset_state() {  # $1 = tool: forget everything it remembers between runs
     case $1 in
         # FROYO_KEEP_CACHE=1 keeps the compiled providers (.froyo/cache): a project's
         # first apply after its first ever run, without the one-time Cranelift compile.
-        froyo) find "$WORK/froyo/.froyo" -mindepth 1 -maxdepth 1 ! -name keys ! -name known_hosts \
+        froyo*) find "$WORK/froyo/.froyo" -mindepth 1 -maxdepth 1 ! -name keys ! -name known_hosts \
             ! -name "$([ "${FROYO_KEEP_CACHE:-0}" = 1 ] && echo cache || echo keys)" -exec rm -rf {} + ;;
         ansible*) rm -rf "$WORK/ansible/home" && mkdir -p "$WORK/ansible/home" ;;
         pyinfra) ;;
@@ -258,6 +277,9 @@ run_one() {  # tool phase round
     case $tool in
         froyo)
             cmd=(env -C "$WORK/froyo" NO_COLOR=1 "$FROYO" apply --yes site.star) ;;
+        froyo-otlp)
+            cmd=(env -C "$WORK/froyo" NO_COLOR=1 OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT="$OTLP_ENDPOINT"
+                 OTEL_SERVICE_NAME=froyo-bench "$FROYO" apply --yes site.star) ;;
         ansible|ansible-pipelining)
             local pipelining=False; [ "$tool" = ansible-pipelining ] && pipelining=True
             cmd=(env -C "$WORK/ansible" PATH="$VENV/bin:$PATH" ANSIBLE_CONFIG="$WORK/ansible/ansible.cfg"

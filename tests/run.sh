@@ -27,6 +27,12 @@ for tool in /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client sudo:sudo nf
     /usr/lib/postgresql/15/bin/initdb:postgresql nats-server:nats-server; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
+# Observability: promtool (Debian's prometheus) and a Pushgateway check the metrics;
+# python3-venv makes the OTLP/gRPC receiver's virtualenv (below).
+for tool in promtool:prometheus prometheus-pushgateway:prometheus-pushgateway python3:python3; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if ((${#need[@]})); then
     sudo=()
     if [ "$(id -u)" != 0 ]; then
@@ -76,6 +82,16 @@ if [ ! -x "$FROYO_MDBOOK/bin/mdbook" ] || [ "$("$FROYO_MDBOOK/bin/mdbook" --vers
         --root "$FROYO_MDBOOK" --quiet
 fi
 export FROYO_MDBOOK
+
+# The real OTLP/gRPC trace receiver of the observability tests (tests/fixtures/otlp/receiver.py):
+# grpcio and the official OpenTelemetry protobuf stubs from PyPI, in their own virtualenv.
+FROYO_OTLP_PY="${FROYO_OTLP_PY:-/var/tmp/froyo-otlp}"
+if ! "$FROYO_OTLP_PY/bin/python" -c 'import grpc, opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc' 2>/dev/null; then
+    echo "installing grpcio 1.85.1 and opentelemetry-proto 1.45.2 from PyPI into $FROYO_OTLP_PY" >&2
+    python3 -m venv "$FROYO_OTLP_PY"
+    "$FROYO_OTLP_PY/bin/pip" install -q "grpcio==1.85.1" "opentelemetry-proto==1.45.2"
+fi
+export FROYO_OTLP_PY
 
 # The extra rustup targets are added by the build itself (toolchain/build.rs).
 cargo test --workspace

@@ -114,7 +114,7 @@ def tree_digest(root, manifest=None):
 
 def changes(tool, text):
     """Changes the tool itself reported, summed over hosts (None if not found)."""
-    if tool == "froyo":
+    if tool.startswith("froyo"):
         m = re.search(r"Apply: (\d+) changed, (\d+) unchanged, (\d+) failed", text)
         return int(m.group(1)) if m else None
     if tool.startswith("ansible"):
@@ -212,7 +212,7 @@ def main():
     with open(a.log, errors="replace") as f:
         text = f.read()
     runner = {}
-    if a.tool == "froyo":
+    if a.tool.startswith("froyo"):
         m = re.search(r"round trips: ([^)]*)\)", text)
         if m:
             for part in m.group(1).split(","):

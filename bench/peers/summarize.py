@@ -69,8 +69,25 @@ def main(path):
                "Total CPU = controller (tool + all descendants, incl. ssh masters) + target "
                "(cutime+cstime growth of the 4 sshd listeners); all on one machine.")
     out.append("")
+    if "froyo" in tools and "froyo-otlp" in tools:
+        # The cost of tracing: the same froyo with every span exported to a real OTLP/gRPC
+        # receiver on loopback, against froyo with traces off.
+        out.append("| tracing overhead | phase | wall | total CPU | controller CPU | target CPU | round trips/host |")
+        out.append("|---|---|---|---|---|---|---|")
+        for ph, label in PHASES:
+            f, o = rows.get(("froyo-otlp", ph)), rows.get(("froyo", ph))
+            if not f or not o:
+                continue
+            ratio = lambda k: f"{f[k] / o[k]:.3f}" if o[k] else "n/a"
+            out.append(f"| froyo-otlp/froyo | {label} | {ratio('wall')} | {ratio('total')} "
+                       f"| {ratio('ctrl')} | {ratio('target')} | {ratio('requests')} |")
+        out.append("")
+        out.append("froyo-otlp = froyo with `OTEL_TRACES_EXPORTER=otlp` to the OTLP/gRPC receiver of "
+                   "tests/fixtures/otlp/receiver.py (its own CPU is not counted). Ratios > 1 are the "
+                   "cost of tracing.")
+        out.append("")
     if "froyo" in tools:
-        peers = [t for t in tools if t != "froyo"]
+        peers = [t for t in tools if t not in ("froyo", "froyo-otlp")]
         out.append("| ratio | phase | wall | total CPU | controller CPU | target CPU | round trips/host |")
         out.append("|---|---|---|---|---|---|---|")
         for p in peers:

@@ -5,7 +5,8 @@
 //! after the rest of their play on the host, at most once per host, when notified; a
 //! notification is persisted the moment it is sent, so one pending when a run dies is
 //! replayed by the next apply. Every step is an event in the state before and after it
-//! happens.
+//! happens (the stream of `docs/events.md`), and every resource × host is a tracing span
+//! under its host's span.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
@@ -15,10 +16,11 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use crate::engine::Engine;
+use crate::events::{Recorder, Sink};
 use crate::plan::{HostPlan, Plan, Status, Unit, needs_become};
 use crate::provider_host::{ErrorClass, Operation, ProviderFailure, Resource as ProviderResource};
 use crate::secrets::{self, Unresolved};
-use crate::state::{Event, ResourceRecord, RunId, Store};
+use crate::state::{ResourceRecord, RunId, Store};
 use crate::transport::Session;
 
 /// How one resource ended.
@@ -73,8 +75,9 @@ impl Default for ApplyOptions {
     }
 }
 
-/// Sees every step as it happens (progress on stderr, `--json` events on stdout).
-pub trait Observer: Sync {
+/// Sees every step as it happens: progress on stderr, and every recorded event (`--json`
+/// prints them on stdout).
+pub trait Observer: Sink {
     fn started(&self, target: &str, unit: &Unit);
     fn finished(&self, result: &UnitResult);
 }
@@ -85,6 +88,10 @@ pub struct Quiet;
 impl Observer for Quiet {
     fn started(&self, _: &str, _: &Unit) {}
     fn finished(&self, _: &UnitResult) {}
+}
+
+impl Sink for Quiet {
+    fn event(&self, _: Option<RunId>, _: &crate::state::Event) {}
 }
 
 /// Key of a unit: (host index, unit index).
@@ -101,12 +108,18 @@ pub fn apply(
     observer: &dyn Observer,
 ) -> Report {
     let started = Instant::now();
+    let host_spans = plan
+        .hosts
+        .iter()
+        .map(|h| tracing::info_span!("host", host = %h.target, otel.name = %format!("host {}", h.target)))
+        .collect();
     let ctx = Ctx {
         engine,
         store,
         run,
         plan,
         observer,
+        host_spans,
         sessions: Mutex::new(HashMap::new()),
         changed: Mutex::new(HashMap::new()),
         notified: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
@@ -144,7 +157,10 @@ pub fn apply(
                 .unwrap_or(0);
             (h.target.clone(), rt)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    for (host, n) in &round_trips {
+        froyo_telemetry::metrics::global().round_trips(host, *n);
+    }
     Report {
         run: run.0,
         results: ctx.results.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -159,6 +175,8 @@ struct Ctx<'a> {
     run: RunId,
     plan: &'a Plan,
     observer: &'a dyn Observer,
+    /// One span per host, parent of its resources' spans.
+    host_spans: Vec<tracing::Span>,
     sessions: Mutex<HashMap<String, Result<Arc<Session>, String>>>,
     /// Whether each resource changed in this run, by (host index, id).
     changed: Mutex<HashMap<(usize, String), bool>>,
@@ -189,16 +207,14 @@ impl Ctx<'_> {
         m.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records an event of the stream (`docs/events.md`) and shows it to the observer.
     fn event(&self, target: &str, resource: Option<&str>, kind: &str, data: Json) {
-        let e = Event {
-            target: Some(target.to_owned()),
-            resource: resource.map(str::to_owned),
-            kind: kind.to_owned(),
-            data,
-        };
-        if let Err(err) = self.store.append_event(self.run, &e) {
-            tracing::error!("cannot record event {kind}: {err}");
+        Recorder {
+            store: self.store,
+            run: self.run,
+            sink: self.observer,
         }
+        .emit(crate::events::event(Some(target), resource, kind, data));
     }
 
     fn session(&self, h: usize) -> Result<Arc<Session>, String> {
@@ -206,9 +222,12 @@ impl Ctx<'_> {
         if let Some(s) = Self::lock(&self.sessions).get(target) {
             return s.clone();
         }
-        let s = self
-            .engine
-            .session(target, needs_become(&self.host(h).units))
+        // Opened under the host's span (not the first resource's that needs it).
+        let s = self.host_spans[h]
+            .in_scope(|| {
+                self.engine
+                    .session(target, needs_become(&self.host(h).units))
+            })
             .map_err(|e| self.engine.masker.mask(&e.to_string()));
         Self::lock(&self.sessions).insert(target.clone(), s.clone());
         s
@@ -229,7 +248,7 @@ impl Ctx<'_> {
                     self.event(
                         &host.target,
                         Some(&handler),
-                        "handler.replayed",
+                        "handler_replayed",
                         json!({"notified_by": by}),
                     );
                     Self::lock(&self.notified)[h].insert(handler);
@@ -387,26 +406,19 @@ impl Ctx<'_> {
     fn skip(&self, h: usize, i: usize, why: &str) {
         let host = self.host(h);
         let u = &host.units[i];
-        self.event(
-            &host.target,
-            Some(&u.id),
-            "apply.skipped",
-            json!({"reason": why}),
-        );
         let _ = self
             .store
             .set_unit_status(self.run, &host.target, &u.id, "skipped");
-        self.finish(h, i, Outcome::Skipped, Some(why.to_owned()), Duration::ZERO);
+        let done = Done {
+            outcome: Outcome::Skipped,
+            message: Some(why.to_owned()),
+            class: None,
+            changes: Vec::new(),
+        };
+        self.finish(h, i, done, Duration::ZERO);
     }
 
-    fn finish(
-        &self,
-        h: usize,
-        i: usize,
-        outcome: Outcome,
-        message: Option<String>,
-        took: Duration,
-    ) {
+    fn finish(&self, h: usize, i: usize, done: Done, took: Duration) {
         let host = self.host(h);
         let u = &host.units[i];
         let r = UnitResult {
@@ -414,10 +426,27 @@ impl Ctx<'_> {
             id: u.id.clone(),
             location: u.location.clone(),
             handler: u.handler,
-            outcome,
-            message: message.map(|m| self.engine.masker.mask(&m)),
+            outcome: done.outcome,
+            message: done.message.map(|m| self.engine.masker.mask(&m)),
             duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         };
+        let mut data = json!({
+            "resource_type": u.type_name,
+            "outcome": r.outcome,
+            "changes": done.changes,
+            "duration_ms": r.duration_ms,
+            "location": u.location,
+            "handler": u.handler,
+        });
+        if let Some(m) = &r.message {
+            data["message"] = m.clone().into();
+        }
+        if let Some(c) = done.class {
+            data["error_class"] = c.into();
+        }
+        self.event(&host.target, Some(&u.id), "resource_finished", data);
+        let outcome = format!("{:?}", r.outcome).to_lowercase();
+        froyo_telemetry::metrics::global().resource(&u.type_name, &outcome, took);
         self.observer.finished(&r);
         Self::lock(&self.results).push(r);
     }
@@ -430,14 +459,68 @@ impl Ctx<'_> {
     fn run_unit(&self, h: usize, i: usize) -> Outcome {
         let host = self.host(h);
         let u = &host.units[i];
+        // Ids, types and locations come from the playbook's text, never from a secret.
+        let span = tracing::info_span!(
+            parent: &self.host_spans[h],
+            "resource",
+            otel.name = %u.id,
+            resource = %u.id,
+            host = %host.target,
+            resource_type = %u.type_name,
+            location = %u.location,
+            handler = u.handler,
+            outcome = tracing::field::Empty,
+            error_class = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let _entered = span.enter();
         self.observer.started(&host.target, u);
+        self.event(
+            &host.target,
+            Some(&u.id),
+            "resource_started",
+            json!({"resource_type": u.type_name, "location": u.location, "handler": u.handler}),
+        );
         let t0 = Instant::now();
-        let (outcome, message, record) = match self.execute(h, u) {
-            Ok((true, record)) => (Outcome::Changed, None, record),
-            Ok((false, record)) => (Outcome::Unchanged, None, record),
-            Err(Failure::Skip(why)) => (Outcome::Skipped, Some(why), None),
-            Err(Failure::Error(msg)) => (Outcome::Failed, Some(msg), None),
+        let (done, record) = match self.execute(h, u) {
+            Ok((changed, record, changes)) => (
+                Done {
+                    outcome: if changed {
+                        Outcome::Changed
+                    } else {
+                        Outcome::Unchanged
+                    },
+                    message: None,
+                    class: None,
+                    changes,
+                },
+                record,
+            ),
+            Err(Failure::Skip(why)) => (
+                Done {
+                    outcome: Outcome::Skipped,
+                    message: Some(why),
+                    class: None,
+                    changes: Vec::new(),
+                },
+                None,
+            ),
+            Err(Failure::Error(msg, class)) => (
+                Done {
+                    outcome: Outcome::Failed,
+                    message: Some(msg),
+                    class: Some(class),
+                    changes: Vec::new(),
+                },
+                None,
+            ),
         };
+        let outcome = done.outcome;
+        span.record("outcome", format!("{outcome:?}").to_lowercase());
+        if let Some(c) = done.class {
+            span.record("error_class", c);
+            span.record("otel.status_code", "ERROR");
+        }
         let changed = outcome == Outcome::Changed;
         Self::lock(&self.changed).insert((h, u.id.clone()), changed);
         let status = match outcome {
@@ -473,12 +556,12 @@ impl Ctx<'_> {
             self.event(
                 &host.target,
                 Some(&handler),
-                "handler.notified",
+                "handler_notified",
                 json!({"by": u.id}),
             );
             Self::lock(&self.notified)[h].insert(handler);
         }
-        self.finish(h, i, outcome, message, t0.elapsed());
+        self.finish(h, i, done, t0.elapsed());
         outcome
     }
 
@@ -498,9 +581,14 @@ impl Ctx<'_> {
         }
     }
 
-    /// Brings one resource to its desired state; `Ok((changed, what to record))` (a
-    /// handler's state is not recorded).
-    fn execute(&self, h: usize, u: &Unit) -> Result<(bool, Option<ResourceRecord>), Failure> {
+    /// Brings one resource to its desired state; `Ok((changed, what to record, what
+    /// changed))` (a handler's state is not recorded).
+    #[allow(clippy::type_complexity)]
+    fn execute(
+        &self,
+        h: usize,
+        u: &Unit,
+    ) -> Result<(bool, Option<ResourceRecord>, Vec<String>), Failure> {
         let host = self.host(h);
         let changed = |id: &str| self.changed_of(h, id);
         if u.status == Status::Skipped {
@@ -516,10 +604,10 @@ impl Ctx<'_> {
                     return Err(Failure::Skip("when is false".into()));
                 }
                 Ok(_) => {}
-                Err(e) => return Err(Failure::Error(e.to_string())),
+                Err(e) => return Err(Failure::Error(e.to_string(), "engine")),
             }
         }
-        let session = self.session(h).map_err(Failure::Error)?;
+        let session = self.session(h).map_err(|e| Failure::Error(e, "session"))?;
         // The plan's operations stand unless the resource could not be planned, comes after
         // changes in this run, depends on values of this run, or is a handler (which acts
         // on the state after its play).
@@ -534,8 +622,12 @@ impl Ctx<'_> {
             u.ops.iter().filter_map(|o| o.op.clone()).collect()
         };
         let mut any = false;
+        let mut changes = Vec::new();
         for op in &ops {
-            any |= self.apply_op(&host.target, u, op, &session)?;
+            if self.apply_op(&host.target, u, op, &session)? {
+                any = true;
+                changes.push(self.engine.masker.mask(&op.summary));
+            }
         }
         let desired = u.desired.clone().unwrap_or_else(|| u.config.clone());
         let record = ResourceRecord {
@@ -549,7 +641,7 @@ impl Ctx<'_> {
             run: self.run,
             applied_ms: crate::state::now_ms(),
         };
-        Ok((any, (!u.handler).then_some(record)))
+        Ok((any, (!u.handler).then_some(record), changes))
     }
 
     /// Reads and diffs one resource now.
@@ -562,8 +654,10 @@ impl Ctx<'_> {
         let desired = u.desired.clone().unwrap_or_else(|| u.config.clone());
         let config =
             secrets::resolve(&desired, &self.engine.masker, changed).map_err(|e| match e {
-                Unresolved::Deferred(d) => Failure::Error(format!("{d} is still unknown")),
-                e => Failure::Error(e.to_string()),
+                Unresolved::Deferred(d) => {
+                    Failure::Error(format!("{d} is still unknown"), "engine")
+                }
+                e => Failure::Error(e.to_string(), "engine"),
             })?;
         let r = ProviderResource {
             id: u.id.clone(),
@@ -573,13 +667,13 @@ impl Ctx<'_> {
         let p = &self.engine.providers;
         let actual = p
             .read(&u.provider, Some(session.clone()), std::slice::from_ref(&r))
-            .map_err(|e| Failure::Error(e.to_string()))?;
+            .map_err(|e| Failure::Error(e.to_string(), class_name(e.class)))?;
         let actual = actual
             .into_iter()
             .next()
-            .ok_or_else(|| Failure::Error("the provider returned no state".into()))?;
+            .ok_or_else(|| Failure::Error("the provider returned no state".into(), "permanent"))?;
         p.diff(&u.provider, &r, &actual)
-            .map_err(|e| Failure::Error(e.to_string()))
+            .map_err(|e| Failure::Error(e.to_string(), class_name(e.class)))
     }
 
     /// One operation with retries and the resource's timeout; `Ok(changed)`.
@@ -604,7 +698,7 @@ impl Ctx<'_> {
             self.event(
                 target,
                 Some(&u.id),
-                "apply.start",
+                "operation_started",
                 json!({"op": op.kind, "summary": summary, "attempt": attempt}),
             );
             let result = self.call_with_timeout(&u.provider, op, session, timeout);
@@ -613,7 +707,7 @@ impl Ctx<'_> {
                     self.event(
                         target,
                         Some(&u.id),
-                        "apply.ok",
+                        "operation_finished",
                         json!({"op": op.kind, "changed": r.changed}),
                     );
                     return Ok(r.changed);
@@ -621,15 +715,30 @@ impl Ctx<'_> {
                 Err(e) => {
                     let msg = self.engine.masker.mask(&e.message);
                     let retry = policy.should_retry(e.class, attempt);
+                    let class = class_name(e.class);
                     self.event(
                         target,
                         Some(&u.id),
-                        "apply.failed",
-                        json!({"op": op.kind, "error": msg, "class": class_name(e.class), "retrying": retry.is_some()}),
+                        "operation_failed",
+                        json!({"op": op.kind, "error": msg, "error_class": class, "retrying": retry.is_some()}),
                     );
                     match retry {
-                        Some(delay) => std::thread::sleep(delay),
-                        None => return Err(Failure::Error(msg)),
+                        Some(delay) => {
+                            froyo_telemetry::metrics::global().retry(&u.type_name);
+                            self.event(
+                                target,
+                                Some(&u.id),
+                                "retry",
+                                json!({
+                                    "op": op.kind,
+                                    "attempt": attempt + 1,
+                                    "delay_ms": u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                                    "error_class": class,
+                                }),
+                            );
+                            std::thread::sleep(delay);
+                        }
+                        None => return Err(Failure::Error(msg, class)),
                     }
                 }
             }
@@ -656,7 +765,9 @@ impl Ctx<'_> {
             op.clone(),
             session.clone(),
         );
+        let span = tracing::Span::current();
         std::thread::spawn(move || {
+            let _in = span.enter();
             let _ = tx.send(providers.apply(&provider, Some(session), &op));
         });
         rx.recv_timeout(timeout).unwrap_or_else(|_| {
@@ -671,7 +782,17 @@ impl Ctx<'_> {
 
 enum Failure {
     Skip(String),
-    Error(String),
+    /// What went wrong, and its class (`transient`, `permanent`, …, `session`, `engine`).
+    Error(String, &'static str),
+}
+
+/// How one resource ended, for its result, its event and its span.
+struct Done {
+    outcome: Outcome,
+    message: Option<String>,
+    class: Option<&'static str>,
+    /// Summaries of the operations that changed something.
+    changes: Vec<String>,
 }
 
 fn class_name(c: Option<ErrorClass>) -> &'static str {

@@ -207,7 +207,8 @@ pub fn analyze(evaluated: eval::Evaluated, started: std::time::Instant) -> Check
     timings.eval = started.elapsed();
     timings.peak_rss_after_eval_kib = peak_rss_kib();
     let started = std::time::Instant::now();
-    let validated = validate(&mut validator, &resources, &mut diagnostics);
+    let validated = tracing::info_span!("validate", resources = resources.len())
+        .in_scope(|| validate(&mut validator, &resources, &mut diagnostics));
     timings.validate = started.elapsed();
     timings.peak_rss_after_validate_kib = peak_rss_kib();
     let started = std::time::Instant::now();

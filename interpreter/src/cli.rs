@@ -1,6 +1,13 @@
 //! Command-line interface: argument parsing (clap), logging setup, and one module per
 //! command. The only place that writes to stdout (data) and stderr (diagnostics, progress).
 
+/// A line for people on stderr (`eprintln!`), or a JSON log line with `--log-format json`.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        froyo_telemetry::logs::message("INFO", "froyo::cli", &format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod agent;
 mod apply;
 mod backup;
@@ -8,6 +15,7 @@ mod check;
 mod completions;
 mod doc;
 mod drift;
+mod events;
 mod facts;
 mod graph;
 mod import;
@@ -39,6 +47,15 @@ pub struct Cli {
     /// Only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// `text` (default) or `json`: one JSON object per line on stderr, for every log
+    /// record, diagnostic and message. `FROYO_LOG` takes an `EnvFilter` directive.
+    #[arg(long, global = true, value_name = "FORMAT", env = "FROYO_LOG_FORMAT", default_value = "text", value_parser = parse_log_format)]
+    log_format: froyo_telemetry::LogFormat,
+    /// Write the run's metrics to FILE at exit (Prometheus text format, written aside
+    /// and renamed: node_exporter's textfile collector). `FROYO_PUSHGATEWAY=URL` pushes
+    /// them to a Pushgateway instead or as well.
+    #[arg(long, global = true, value_name = "FILE")]
+    metrics_out: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,6 +108,8 @@ enum Command {
     Completions(completions::CompletionsArgs),
     /// Man pages: `froyo.1` on stdout, or every page into DIR.
     Man(man::ManArgs),
+    /// A run's event stream from the state (NDJSON); `--follow` one in progress.
+    Events(events::EventsArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -126,8 +145,24 @@ pub(crate) fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// Prints diagnostics to stderr.
+fn parse_log_format(s: &str) -> Result<froyo_telemetry::LogFormat, String> {
+    s.parse()
+}
+
+/// Prints diagnostics to stderr (one JSON log line each with `--log-format json`).
 pub(crate) fn eprint_diagnostics(diags: &[Diagnostic]) {
+    if froyo_telemetry::logs::json() {
+        for d in diags {
+            let level = if d.is_error() { "ERROR" } else { "WARN" };
+            froyo_telemetry::logs::message_with(
+                level,
+                "froyo::diagnostic",
+                &d.message,
+                serde_json::json!({"diagnostic": d.to_json()}),
+            );
+        }
+        return;
+    }
     let color = color();
     let width = if std::io::stderr().is_terminal() {
         120
@@ -139,26 +174,171 @@ pub(crate) fn eprint_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = match (quiet, verbose) {
+/// Installs logging and, when the environment asks for them, the trace exporter.
+fn init_tracing(cli: &Cli) -> Option<froyo_telemetry::traces::Traces> {
+    use froyo_telemetry::traces::{self, Setup};
+    let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "froyo=debug",
         (false, _) => "froyo=trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color())
-        .try_init();
+    let (traces, extra, refused) = match traces::from_env() {
+        Ok(Setup::On(t, layer)) => (Some(t), vec![layer], None),
+        Ok(Setup::Off) => (None, Vec::new(), None),
+        Err(why) => (None, Vec::new(), Some(why)),
+    };
+    froyo_telemetry::logs::init(
+        &froyo_telemetry::LogSettings {
+            format: cli.log_format,
+            default_filter: default.into(),
+            ansi: color(),
+        },
+        extra,
+    );
+    let say = |level: &str, m: String| {
+        froyo_telemetry::logs::message(level, "froyo::telemetry", &format!("{m}\n"))
+    };
+    if let Some(why) = refused {
+        say("WARN", format!("warning: {why}"));
+    }
+    // Which exporters are active, at -v (what OpenTofu's users could not tell).
+    if cli.verbose > 0 && !cli.quiet {
+        let traces = traces.as_ref().map_or_else(
+            || "off (OTEL_TRACES_EXPORTER is not `otlp` or `console`)".to_owned(),
+            |t| t.description.clone(),
+        );
+        let mut metrics = Vec::new();
+        if let Some(p) = &cli.metrics_out {
+            metrics.push(format!("file {}", p.display()));
+        }
+        if let Ok(u) = std::env::var("FROYO_PUSHGATEWAY")
+            && !u.trim().is_empty()
+        {
+            metrics.push(format!("pushgateway {}", u.trim()));
+        }
+        let metrics = if metrics.is_empty() {
+            "off".to_owned()
+        } else {
+            metrics.join(", ")
+        };
+        say(
+            "INFO",
+            format!("telemetry: traces {traces}; metrics {metrics}"),
+        );
+    }
+    traces
+}
+
+impl Command {
+    /// The command's name (metrics label, root span).
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Check(_) => "check",
+            Command::Graph(_) => "graph",
+            Command::Doc(_) => "doc",
+            Command::Facts(_) => "facts",
+            Command::Plan(_) => "plan",
+            Command::Apply(_) => "apply",
+            Command::Drift(_) => "drift",
+            Command::Run(_) => "run",
+            Command::Init(_) => "init",
+            Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
+            Command::Policy(_) => "policy",
+            Command::Repl(_) => "repl",
+            Command::Secret(_) => "secret",
+            Command::Onboard(_) => "onboard",
+            Command::Lsp(_) => "lsp",
+            Command::Import(_) => "import",
+            Command::Events(_) => "events",
+        }
+    }
+}
+
+/// The Pushgateway group of this process's metrics: project and playbook (never a run
+/// id: the Pushgateway keeps every group forever).
+static METRICS_GROUP: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
+
+/// Names the project and playbook the metrics are pushed under.
+pub(crate) fn set_metrics_group(project: &crate::project::Project, playbook: &str) {
+    let name = project.settings.project.name.clone().unwrap_or_else(|| {
+        project
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let root = tracing::Span::current();
+    root.record("project", name.as_str());
+    root.record("playbook", playbook);
+    *METRICS_GROUP.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, playbook.to_owned()));
+}
+
+/// Writes `--metrics-out` and pushes to `FROYO_PUSHGATEWAY`; a failure is a warning,
+/// never the command's outcome.
+fn export_metrics(cli: &Cli) {
+    let metrics = froyo_telemetry::metrics::global();
+    let warn = |m: String| {
+        froyo_telemetry::logs::message("WARN", "froyo::telemetry", &format!("warning: {m}\n"))
+    };
+    if let Some(path) = &cli.metrics_out
+        && let Err(e) = metrics.write_textfile(path)
+    {
+        warn(format!(
+            "cannot write the metrics to {}: {e}",
+            path.display()
+        ));
+    }
+    let Some(url) = std::env::var("FROYO_PUSHGATEWAY")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return;
+    };
+    let group = METRICS_GROUP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Only commands that plan or apply a playbook have a group to push under.
+    let Some((project, playbook)) = group else {
+        return;
+    };
+    if let Err(e) = metrics.push(
+        url.trim(),
+        &[("project", &project), ("playbook", &playbook)],
+        std::time::Duration::from_secs(5),
+    ) {
+        warn(format!("cannot push the metrics to {url}: {e}"));
+    }
 }
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
+    let traces = init_tracing(&cli);
+    let started = std::time::Instant::now();
+    let name = cli.command.name();
+    // The command's root span; a CI job or scheduler parents it through TRACEPARENT.
+    let root = tracing::info_span!(
+        "froyo",
+        otel.name = %format!("froyo {name}"),
+        command = name,
+        project = tracing::field::Empty,
+        playbook = tracing::field::Empty,
+        run = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if let Some(cx) = froyo_telemetry::traces::parent_from_env() {
+        froyo_telemetry::traces::set_parent(&root, cx);
+    }
+    if let Some(t) = &traces
+        && !matches!(cli.command, Command::Repl(_) | Command::Lsp(_))
+    {
+        // Ctrl-C still ends the command, after what ended so far is exported.
+        t.flush_on_interrupt();
+    }
+    let entered = root.enter();
     let result = match &cli.command {
         Command::Check(a) => check::run(a),
         Command::Graph(a) => graph::run(a),
@@ -181,11 +361,34 @@ pub fn main() -> ExitCode {
         Command::Agent(a) => agent::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::Events(a) => events::run(a),
     };
+    // `ExitCode` has no `PartialEq`; its `Debug` form tells success from failure.
+    let succeeded =
+        matches!(&result, Ok(code) if format!("{code:?}") == format!("{:?}", ExitCode::SUCCESS));
+    if !succeeded {
+        root.record("otel.status_code", "ERROR");
+    }
+    drop(entered);
+    drop(root);
+    froyo_telemetry::metrics::global().run(cli.command.name(), succeeded, started.elapsed());
+    export_metrics(&cli);
+    if let Some(t) = traces {
+        t.shutdown();
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            if froyo_telemetry::logs::json() {
+                froyo_telemetry::logs::message_with(
+                    "ERROR",
+                    "froyo::cli",
+                    &e.to_string(),
+                    serde_json::json!({"code": miette::Diagnostic::code(&e).map(|c| c.to_string())}),
+                );
+            } else {
+                eprintln!("{:?}", miette::Report::new(e));
+            }
             ExitCode::from(1)
         }
     }

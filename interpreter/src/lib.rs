@@ -12,6 +12,7 @@ pub mod diag;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod events;
 pub mod facts;
 pub mod frontend_cue;
 pub mod graph;

@@ -188,9 +188,12 @@ pub fn plan(engine: &Engine, graph: &Graph, playbook: &str, opts: &PlanOptions) 
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], n: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let out: Vec<std::sync::Mutex<Option<R>>> = items.iter().map(|_| Default::default()).collect();
+    // The workers' spans are children of the caller's (one trace per run).
+    let span = tracing::Span::current();
     std::thread::scope(|s| {
         for _ in 0..n.clamp(1, items.len().max(1)) {
             s.spawn(|| {
+                let _in = span.enter();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };

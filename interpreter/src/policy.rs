@@ -113,7 +113,7 @@ impl Policies {
     }
 
     /// Evaluates every rule over `input`; findings of disabled rules are dropped.
-    #[tracing::instrument(skip_all, fields(modules = self.modules.len()))]
+    #[tracing::instrument(name = "policy", skip_all, fields(modules = self.modules.len()))]
     pub fn evaluate(&self, input: &Json) -> Result<Vec<Finding>, Error> {
         let mut engine = self.engine()?;
         engine

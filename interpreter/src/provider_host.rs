@@ -329,7 +329,13 @@ impl ProviderHost {
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| trap_failure(provider, &e))?;
-        match f(&instance, &mut store) {
+        let result = f(&instance, &mut store);
+        let used = self
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        froyo_telemetry::metrics::global().provider_call(provider, used);
+        match result {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(ProviderFailure {
                 provider: provider.to_owned(),
@@ -344,7 +350,7 @@ impl ProviderHost {
         self.call(provider, None, |p, s| p.call_describe(s).map(Ok))
     }
 
-    #[tracing::instrument(skip_all, fields(provider, n = resources.len()))]
+    #[tracing::instrument(name = "provider.read", skip_all, fields(provider, n = resources.len()))]
     pub fn read(
         &self,
         provider: &str,
@@ -354,7 +360,7 @@ impl ProviderHost {
         self.call(provider, session, |p, s| p.call_read(s, resources))
     }
 
-    #[tracing::instrument(skip_all, fields(provider, resource = %desired.id))]
+    #[tracing::instrument(name = "provider.diff", skip_all, fields(provider, resource = %desired.id))]
     pub fn diff(
         &self,
         provider: &str,
@@ -364,7 +370,7 @@ impl ProviderHost {
         self.call(provider, None, |p, s| p.call_diff(s, desired, actual))
     }
 
-    #[tracing::instrument(skip_all, fields(provider, resource = %op.id))]
+    #[tracing::instrument(name = "provider.apply", skip_all, fields(provider, resource = %op.id, op = %op.kind))]
     pub fn apply(
         &self,
         provider: &str,
@@ -374,7 +380,7 @@ impl ProviderHost {
         self.call(provider, session, |p, s| p.call_apply(s, op))
     }
 
-    #[tracing::instrument(skip_all, fields(provider, resource = %resource.id))]
+    #[tracing::instrument(name = "provider.destroy", skip_all, fields(provider, resource = %resource.id))]
     pub fn destroy(
         &self,
         provider: &str,

@@ -79,10 +79,14 @@ pub struct Run {
 /// One step of a run, appended before and after it happens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// When it happened (milliseconds since the Unix epoch).
+    pub ts_ms: i64,
+    /// The host (target) it happened on.
     pub target: Option<String>,
     pub resource: Option<String>,
-    /// e.g. `apply.start`, `apply.ok`, `apply.failed`, `apply.skipped`, `handler.pending`.
+    /// The event type of the stream (`docs/events.md`): `resource_started`, `summary`, …
     pub kind: String,
+    /// The type's own fields (an object).
     pub data: Json,
 }
 
@@ -175,6 +179,10 @@ pub trait Store {
 
     fn append_event(&self, run: RunId, event: &Event) -> Result<()>;
     fn events(&self, run: RunId) -> Result<Vec<Event>>;
+    /// The events of `run` recorded after the one with id `after` (0: all), with their ids.
+    fn events_after(&self, run: RunId, after: i64) -> Result<Vec<(i64, Event)>>;
+    /// One run, if it exists.
+    fn run(&self, run: RunId) -> Result<Option<Run>>;
 
     fn put_plan_units(&self, run: RunId, units: &[PlanUnit]) -> Result<()>;
     fn set_unit_status(&self, run: RunId, target: &str, resource: &str, status: &str)

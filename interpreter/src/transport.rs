@@ -86,7 +86,7 @@ impl Connector {
     }
 
     /// Starts a runner on `target`. `become` runs it through `sudo -n` (as root).
-    #[tracing::instrument(skip_all, fields(target = %target.name))]
+    #[tracing::instrument(name = "session", skip_all, fields(host = %target.name, become_root = r#become))]
     pub async fn open(&self, target: &Target, r#become: bool) -> Result<Session, TargetError> {
         if target.is_local() {
             return local::start(&target.name, r#become, self.start_timeout).await;

@@ -130,10 +130,10 @@ fn apply_is_idempotent_and_drift_is_found_and_fixed() {
         .map(|e| e.kind)
         .collect();
     assert!(
-        kinds.iter().filter(|k| *k == "apply.start").count() >= 4,
+        kinds.iter().filter(|k| *k == "operation_started").count() >= 4,
         "{kinds:?}"
     );
-    assert!(kinds.contains(&"handler.notified".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"handler_notified".to_owned()), "{kinds:?}");
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
 
@@ -372,7 +372,7 @@ fn an_apply_killed_midway_is_finished_by_the_next_and_the_state_stays_sound() {
     assert_eq!(runs[0].status, RunStatus::Succeeded);
     let events = store.events(runs[1].id).unwrap();
     assert!(
-        events.iter().any(|e| e.kind == "apply.ok"),
+        events.iter().any(|e| e.kind == "operation_finished"),
         "the interrupted run's events are kept"
     );
     let plan = p.run(&["plan", "--detailed-exitcode", "site.star"]);

@@ -16,6 +16,7 @@ mod front_door;
 mod import;
 mod import_diff;
 mod lsp;
+mod observability;
 mod onboard;
 mod plays;
 mod policy;

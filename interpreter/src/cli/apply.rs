@@ -11,8 +11,9 @@ use super::{EvalArgs, eprint_diagnostics, write_stdout};
 use crate::apply::{ApplyOptions, Observer, Outcome, Report, UnitResult};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::events;
 use crate::plan::{Plan, PlanOptions, Unit};
-use crate::state::{RunKind, RunStatus};
+use crate::state::{Event, RunId, RunKind, RunStatus, Store};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -47,7 +48,7 @@ pub struct ApplyArgs {
     /// Show unified diffs in the plan.
     #[arg(long)]
     diff: bool,
-    /// Events as JSON lines on stdout instead of the plan and summary.
+    /// The event stream on stdout (NDJSON, `docs/events.md`) instead of the plan and summary.
     #[arg(long)]
     json: bool,
     /// Evaluate only the project's policies, not the bundled ones.
@@ -77,7 +78,7 @@ pub fn run(args: &ApplyArgs) -> Result<ExitCode, Error> {
             match super::plan::evaluate_and_plan(&eval, &settings, &runtime)? {
                 Some(p) if p.denied => {
                     p.engine.close();
-                    eprintln!("Apply refused: a policy denies this plan (E-POLICY above).");
+                    say!("Apply refused: a policy denies this plan (E-POLICY above).");
                     return Ok(ExitCode::from(1));
                 }
                 Some(p) => (p.engine, p.plan),
@@ -183,16 +184,24 @@ fn replan_saved(
 }
 
 fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode, Error> {
-    if !args.json {
+    if args.json {
+        write_stdout(&format!("{}\n", events::version_line()));
+    } else {
         write_stdout(&crate::plan::render::text(plan, args.diff));
     }
     if plan.has_errors() {
+        if args.json {
+            // No run begins: the plan's events are the whole stream.
+            for e in events::plan_events(plan, &engine.masker) {
+                write_stdout(&format!("{}\n", events::line(None, &e)));
+            }
+        }
         return Ok(ExitCode::from(1));
     }
     // A saved plan is the reviewed artefact (`plan --out`, then `apply --plan`): applying
     // it is the confirmation, as with `terraform apply PLANFILE`.
     if !args.yes && args.plan.is_none() && !confirm()? {
-        eprintln!("Apply cancelled.");
+        say!("Apply cancelled.");
         return Ok(ExitCode::from(1));
     }
     let store = &*engine.store;
@@ -206,6 +215,7 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         );
     }
     let run = store.begin_run(RunKind::Apply, Some(&plan.playbook))?;
+    tracing::Span::current().record("run", run.0);
     let units: Vec<crate::state::PlanUnit> = plan
         .hosts
         .iter()
@@ -241,6 +251,16 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
     }
     let total: usize = plan.hosts.iter().map(|h| h.units.len()).sum();
     let observer = Progress::new(args.json, total);
+    let recorder = events::Recorder {
+        store,
+        run,
+        sink: &observer,
+    };
+    recorder.emit(events::run_started("apply", plan));
+    for e in events::plan_events(plan, &engine.masker) {
+        recorder.emit(e);
+    }
+    let started = std::time::Instant::now();
     let report = crate::apply::apply(
         engine,
         store,
@@ -252,19 +272,17 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         &observer,
     );
     observer.done();
+    froyo_telemetry::metrics::global().phase("apply", started.elapsed());
+    // Recorded before the run is finished: `froyo events --follow` stops at the status.
+    recorder.emit(events::summary(&report));
     let status = if report.failed() {
         RunStatus::Failed
     } else {
         RunStatus::Succeeded
     };
     store.finish_run(run, status)?;
-    if args.json {
-        write_stdout(&format!(
-            "{}\n",
-            serde_json::json!({"type": "summary", "report": report})
-        ));
-    } else {
-        eprint!("{}", summary(&report));
+    if !args.json {
+        froyo_telemetry::logs::message("INFO", "froyo::cli", &summary(&report));
     }
     Ok(ExitCode::from(if report.failed() { 1 } else { 0 }))
 }
@@ -323,15 +341,16 @@ pub(super) struct Progress {
 
 impl Progress {
     pub(super) fn new(json: bool, total: usize) -> Progress {
-        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} resources {msg}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        });
+        let bar = (!json && !froyo_telemetry::logs::json() && std::io::stderr().is_terminal())
+            .then(|| {
+                let bar = indicatif::ProgressBar::new(total as u64);
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} resources {msg}")
+                {
+                    bar.set_style(style);
+                }
+                bar
+            });
         Progress { json, bar }
     }
 
@@ -342,24 +361,23 @@ impl Progress {
     }
 }
 
+impl events::Sink for Progress {
+    fn event(&self, run: Option<RunId>, e: &Event) {
+        if self.json {
+            write_stdout(&format!("{}\n", events::line(run, e)));
+        }
+    }
+}
+
 impl Observer for Progress {
     fn started(&self, target: &str, unit: &Unit) {
-        if self.json {
-            write_stdout(&format!(
-                "{}\n",
-                serde_json::json!({"type": "started", "target": target, "id": unit.id})
-            ));
-        } else if let Some(b) = &self.bar {
+        if let Some(b) = &self.bar {
             b.set_message(format!("{target} {}", unit.id));
         }
     }
 
     fn finished(&self, r: &UnitResult) {
         if self.json {
-            write_stdout(&format!(
-                "{}\n",
-                serde_json::json!({"type": "finished", "result": r})
-            ));
             return;
         }
         if let Some(b) = &self.bar {
@@ -382,7 +400,7 @@ impl Observer for Progress {
         );
         match &self.bar {
             Some(b) => b.println(line),
-            None => eprintln!("{line}"),
+            None => say!("{line}"),
         }
     }
 }

@@ -20,7 +20,7 @@ pub fn backup(args: &BackupArgs) -> Result<ExitCode, Error> {
     let store = crate::state::open(&super::cwd_project()?)?;
     store.backup(&args.file)?;
     store.audit("backup", &serde_json::json!({"to": args.file}))?;
-    eprintln!("State copied to {}.", args.file.display());
+    say!("State copied to {}.", args.file.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -38,6 +38,6 @@ pub fn restore(args: &BackupArgs) -> Result<ExitCode, Error> {
     let lock = store.lock("restore")?;
     store.restore(&args.file, &lock)?;
     store.audit("restore", &serde_json::json!({"from": args.file}))?;
-    eprintln!("State restored from {}.", args.file.display());
+    say!("State restored from {}.", args.file.display());
     Ok(ExitCode::SUCCESS)
 }

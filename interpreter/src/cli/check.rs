@@ -43,7 +43,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Error> {
     };
     if std::env::var_os("FROYO_TIMINGS").is_some() {
         let t = checked.timings;
-        eprintln!(
+        say!(
             "timings: eval {:.3}s (peak RSS {} MiB), CUE validation {:.3}s (peak RSS {} MiB), graph {:.3}s, policies {:.3}s",
             t.eval.as_secs_f64(),
             t.peak_rss_after_eval_kib / 1024,
@@ -60,7 +60,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Error> {
             .retain(|d| matches!(d.code, Code::Policy | Code::PolicyWarn));
     }
     for p in &checked.prints {
-        eprintln!("{p}");
+        say!("{p}");
     }
     let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = checked.diagnostics.len() - errors;
@@ -81,7 +81,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Error> {
         let hosts: std::collections::BTreeSet<&str> =
             checked.graph.resources().map(|r| r.host.as_str()).collect();
         if errors == 0 {
-            eprintln!(
+            say!(
                 "✓ {file}: {resources} resource{} on {} host{}{}",
                 plural(resources),
                 hosts.len(),
@@ -93,7 +93,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Error> {
                 }
             );
         } else {
-            eprintln!(
+            say!(
                 "✗ {file}: {errors} error{}, {warnings} warning{}",
                 plural(errors),
                 plural(warnings)

@@ -10,6 +10,7 @@ use super::write_stdout;
 use crate::apply::{ApplyOptions, Outcome};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::events;
 use crate::plan::{HostPlan, Plan, PlanOptions, Status, Unit};
 use crate::state::{RunKind, RunStatus};
 
@@ -36,7 +37,8 @@ pub struct DriftOpts {
     /// Apply what brings drifted resources back to their recorded state.
     #[arg(long)]
     remediate: bool,
-    /// Print the result as JSON.
+    /// The result as the event stream on stdout (NDJSON, `docs/events.md`): the drift
+    /// plan, `drift_summary`, then the remediation's events.
     #[arg(long)]
     json: bool,
     /// Targets read at once.
@@ -72,6 +74,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
         runtime.handle().clone(),
         args.parallelism,
     )?;
+    super::set_metrics_group(&engine.project, "(drift)");
     let store = engine.store.clone();
     let records = store.resources(None)?;
 
@@ -128,10 +131,19 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
     };
     let drifted = plan.has_changes();
     if args.json {
-        write_stdout(&format!(
-            "{}\n",
-            serde_json::json!({"drifted": drifted, "plan": plan})
+        let mut out = format!("{}\n", events::version_line());
+        let mut all = events::plan_events(&plan, &engine.masker);
+        all.push(events::event(
+            None,
+            None,
+            "drift_summary",
+            serde_json::json!({"drifted": drifted, "errors": plan.has_errors()}),
         ));
+        for e in all {
+            out.push_str(&events::line(None, &e));
+            out.push('\n');
+        }
+        write_stdout(&out);
     } else if drifted || plan.has_errors() {
         write_stdout(&crate::plan::render::text(&plan, true));
     } else {
@@ -152,7 +164,13 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
     let _lock = store.lock("drift --remediate")?;
     let run = store.begin_run(RunKind::Drift, None)?;
     let progress =
-        super::apply::Progress::new(false, plan.hosts.iter().map(|h| h.units.len()).sum());
+        super::apply::Progress::new(args.json, plan.hosts.iter().map(|h| h.units.len()).sum());
+    let recorder = events::Recorder {
+        store: &*store,
+        run,
+        sink: &progress,
+    };
+    recorder.emit(events::run_started("drift", &plan));
     let report = crate::apply::apply(
         &engine,
         &*store,
@@ -162,6 +180,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
         &progress,
     );
     engine.close();
+    recorder.emit(events::summary(&report));
     store.finish_run(
         run,
         if report.failed() {
@@ -171,7 +190,7 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode, Error> {
         },
     )?;
     progress.done();
-    eprintln!(
+    say!(
         "Remediated: {} changed, {} failed (run #{}).",
         report.count(Outcome::Changed),
         report.count(Outcome::Failed),

@@ -150,7 +150,7 @@ pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
     })?;
     let store = crate::state::open(&project)?;
     let runtime = super::runtime()?;
-    let say = |m: &str| eprintln!("{m}");
+    let say = |m: &str| say!("{m}");
     match &args.command {
         OnboardCommand::Ssh {
             host,
@@ -206,7 +206,7 @@ pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
                     )),
                     Err(e) => {
                         failed += 1;
-                        eprintln!("{:?}", miette::Report::new(e));
+                        say!("{:?}", miette::Report::new(e));
                     }
                 }
             }

@@ -24,7 +24,8 @@ pub struct PlanArgs {
     /// Exit 0 when nothing would change, 2 when something would, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Print the plan as JSON on stdout.
+    /// The plan as the event stream on stdout (NDJSON, `docs/events.md`); `--out` saves
+    /// the whole plan document.
     #[arg(long)]
     pub json: bool,
     /// Only resources with one of these tags.
@@ -79,6 +80,9 @@ pub(crate) fn evaluate_and_plan(
         r.on,
         Some(engine.facts()),
     );
+    let metrics = froyo_telemetry::metrics::global();
+    metrics.phase("evaluate", checked.timings.eval);
+    metrics.phase("validate", checked.timings.validate);
     eprint_diagnostics(&checked.diagnostics);
     if checked.has_errors() {
         engine.close();
@@ -90,7 +94,9 @@ pub(crate) fn evaluate_and_plan(
             path: opts.file.clone(),
             source: e,
         })?);
+    super::set_metrics_group(&r.project, &playbook);
     let policies = crate::policy::Policies::for_project(&r.project, !settings.no_bundled_policies)?;
+    let started = std::time::Instant::now();
     let plan = crate::plan::plan(
         &engine,
         &checked.graph,
@@ -99,12 +105,16 @@ pub(crate) fn evaluate_and_plan(
             tags: tags.to_vec(),
         },
     );
+    metrics.phase("plan", started.elapsed());
     eprint_diagnostics(&crate::plan::diagnostics(&plan, &checked.graph));
+    let started = std::time::Instant::now();
     let findings = policies.evaluate(&crate::policy::input(
         &checked.graph,
         &r.inventory,
         Some(&plan),
     ))?;
+    metrics.phase("policy", started.elapsed());
+    metrics.policy_denials(findings.iter().filter(|f| f.deny).count() as u64);
     eprint_diagnostics(&crate::policy::diagnostics(&findings, &checked.graph));
     Ok(Some(Planned {
         engine,
@@ -150,7 +160,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     if let Some(out) = &args.out {
         if denied {
             // `apply --plan` does not evaluate policies again: a denied plan is never saved.
-            eprintln!(
+            say!(
                 "plan not saved to {}: a policy denies it (see E-POLICY above)",
                 out.display()
             );
@@ -159,10 +169,12 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
         }
     }
     if args.json {
-        write_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
-        ));
+        let mut out = format!("{}\n", crate::events::version_line());
+        for e in crate::events::plan_events(&plan, &engine.masker) {
+            out.push_str(&crate::events::line(None, &e));
+            out.push('\n');
+        }
+        write_stdout(&out);
     } else {
         write_stdout(&crate::plan::render::text(&plan, args.diff));
     }

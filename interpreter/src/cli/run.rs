@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     };
     if denied {
         engine.close();
-        eprintln!("Run refused: a policy denies it (E-POLICY above).");
+        say!("Run refused: a policy denies it (E-POLICY above).");
         return Ok(ExitCode::from(1));
     }
     write_stdout(&crate::plan::render::text(&plan, false));
@@ -69,7 +69,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, Error> {
             &progress,
         );
         progress.done();
-        eprintln!(
+        say!(
             "Run: {} changed, {} unchanged, {} failed, {} skipped.",
             report.count(Outcome::Changed),
             report.count(Outcome::Unchanged),

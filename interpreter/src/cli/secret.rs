@@ -67,7 +67,7 @@ pub fn run(args: &SecretArgs) -> Result<ExitCode, Error> {
             let existed = secrets.insert(name.clone(), value).is_some();
             store::save(root, &args.file, &secrets).map_err(usage)?;
             audit(root, "secret.set", name, &args.file);
-            eprintln!(
+            say!(
                 "{} `{name}` in {}.",
                 if existed { "Updated" } else { "Added" },
                 args.file
@@ -87,7 +87,7 @@ pub fn run(args: &SecretArgs) -> Result<ExitCode, Error> {
             }
             store::save(root, &args.file, &secrets).map_err(usage)?;
             audit(root, "secret.rm", name, &args.file);
-            eprintln!("Removed `{name}` from {}.", args.file);
+            say!("Removed `{name}` from {}.", args.file);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -145,6 +145,19 @@ pub(super) fn parse_status(s: &str) -> RunStatus {
     }
 }
 
+/// A `runs` row of `SELECT id, kind, status, playbook, started_ms, finished_ms, pid`.
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: RunId(r.get(0)?),
+        kind: parse_kind(&r.get::<_, String>(1)?),
+        status: parse_status(&r.get::<_, String>(2)?),
+        playbook: r.get(3)?,
+        started_ms: r.get(4)?,
+        finished_ms: r.get(5)?,
+        pid: r.get(6)?,
+    })
+}
+
 impl Store for SqliteStore {
     fn lock(&self, command: &str) -> Result<LockGuard> {
         lock::acquire(&self.path, command)
@@ -183,17 +196,7 @@ impl Store for SqliteStore {
                 "SELECT id, kind, status, playbook, started_ms, finished_ms, pid FROM runs
                  ORDER BY id DESC LIMIT ?1",
             )?;
-            let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok(Run {
-                    id: RunId(r.get(0)?),
-                    kind: parse_kind(&r.get::<_, String>(1)?),
-                    status: parse_status(&r.get::<_, String>(2)?),
-                    playbook: r.get(3)?,
-                    started_ms: r.get(4)?,
-                    finished_ms: r.get(5)?,
-                    pid: r.get(6)?,
-                })
-            })?;
+            let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], run_row)?;
             rows.collect()
         })
     }
@@ -228,7 +231,7 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     run.0,
-                    now_ms(),
+                    e.ts_ms,
                     e.target,
                     e.resource,
                     e.kind,
@@ -240,19 +243,44 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, run: RunId) -> Result<Vec<Event>> {
+        Ok(self
+            .events_after(run, 0)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    fn events_after(&self, run: RunId, after: i64) -> Result<Vec<(i64, Event)>> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT target, resource, kind, data FROM events WHERE run_id = ?1 ORDER BY id",
+                "SELECT id, ts_ms, target, resource, kind, data FROM events
+                 WHERE run_id = ?1 AND id > ?2 ORDER BY id",
             )?;
-            let rows = st.query_map([run.0], |r| {
-                Ok(Event {
-                    target: r.get(0)?,
-                    resource: r.get(1)?,
-                    kind: r.get(2)?,
-                    data: parse_json(&r.get::<_, String>(3)?),
-                })
+            let rows = st.query_map(params![run.0, after], |r| {
+                Ok((
+                    r.get(0)?,
+                    Event {
+                        ts_ms: r.get(1)?,
+                        target: r.get(2)?,
+                        resource: r.get(3)?,
+                        kind: r.get(4)?,
+                        data: parse_json(&r.get::<_, String>(5)?),
+                    },
+                ))
             })?;
             rows.collect()
+        })
+    }
+
+    fn run(&self, run: RunId) -> Result<Option<Run>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, kind, status, playbook, started_ms, finished_ms, pid FROM runs
+                 WHERE id = ?1",
+                [run.0],
+                run_row,
+            )
+            .optional()
         })
     }
 
@@ -615,13 +643,27 @@ mod tests {
         let (_d, s) = store();
         let run = s.begin_run(RunKind::Apply, Some("site.star")).unwrap();
         let e = Event {
+            ts_ms: 1234,
             target: Some("local".into()),
             resource: Some("linux.file::file:/etc/motd".into()),
-            kind: "apply.start".into(),
+            kind: "operation_started".into(),
             data: json!({"op": "create"}),
         };
         s.append_event(run, &e).unwrap();
-        assert_eq!(s.events(run).unwrap(), [e]);
+        assert_eq!(s.events(run).unwrap(), [e.clone()]);
+        let second = Event {
+            kind: "summary".into(),
+            ..e.clone()
+        };
+        s.append_event(run, &second).unwrap();
+        let all = s.events_after(run, 0).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(s.events_after(run, all[0].0).unwrap(), [all[1].clone()]);
+        assert_eq!(
+            s.run(run).unwrap().map(|r| r.status),
+            Some(RunStatus::Running)
+        );
+        assert_eq!(s.run(RunId(run.0 + 1)).unwrap(), None);
         let err = s
             .with(|c| c.execute("UPDATE events SET kind = 'x'", []))
             .unwrap_err();

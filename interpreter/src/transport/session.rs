@@ -115,7 +115,7 @@ impl Session {
     }
 
     /// Runs `op` on the target and waits for its result.
-    #[tracing::instrument(skip_all, fields(target = %self.target, op))]
+    #[tracing::instrument(name = "runner.call", skip_all, fields(target = %self.target, op = %op))]
     pub async fn call(&self, op: &str, args: Value, timeout: Duration) -> Result<Value, CallError> {
         self.call_keyed(op, args, None, timeout).await
     }
