@@ -252,6 +252,10 @@ impl Command {
             Command::Lsp(_) => "lsp",
             Command::Import(_) => "import",
             Command::Events(_) => "events",
+            Command::State(_) => "state",
+            Command::Agent(_) => "agent",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }

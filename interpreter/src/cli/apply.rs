@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::events;
 use crate::plan::{Plan, PlanOptions, Unit};
-use crate::state::{Event, RunId, RunKind, RunStatus, Store};
+use crate::state::{Event, RunId, RunKind, RunStatus};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {

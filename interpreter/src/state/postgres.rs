@@ -421,18 +421,7 @@ impl Store for PgStore {
                     &[&limit],
                 )
                 .await?;
-            Ok(rows
-                .iter()
-                .map(|r| Run {
-                    id: RunId(r.get(0)),
-                    kind: parse_kind(r.get(1)),
-                    status: parse_status(r.get(2)),
-                    playbook: r.get(3),
-                    started_ms: r.get(4),
-                    finished_ms: r.get(5),
-                    pid: u32::try_from(r.get::<_, i64>(6)).unwrap_or(0),
-                })
-                .collect())
+            Ok(rows.iter().map(run_row).collect())
         })
     }
 
@@ -491,19 +480,39 @@ impl Store for PgStore {
             let c = pool.get().await?;
             let rows = c
                 .query(
-                    "SELECT target, resource, kind, data FROM events WHERE run_id = $1 ORDER BY id",
+                    "SELECT ts_ms, target, resource, kind, data FROM events WHERE run_id = $1 ORDER BY id",
                     &[&run.0],
                 )
                 .await?;
-            Ok(rows
-                .iter()
-                .map(|r| Event {
-                    target: r.get(0),
-                    resource: r.get(1),
-                    kind: r.get(2),
-                    data: parse_json(r.get(3)),
-                })
-                .collect())
+            Ok(rows.iter().map(event_row).collect())
+        })
+    }
+
+    fn events_after(&self, run: RunId, after: i64) -> Result<Vec<(i64, Event)>> {
+        self.run(move |pool| async move {
+            let c = pool.get().await?;
+            let rows = c
+                .query(
+                    "SELECT ts_ms, target, resource, kind, data, id FROM events
+                     WHERE run_id = $1 AND id > $2 ORDER BY id",
+                    &[&run.0, &after],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(5), event_row(r))).collect())
+        })
+    }
+
+    fn run(&self, run: RunId) -> Result<Option<Run>> {
+        PgStore::run(self, move |pool| async move {
+            let c = pool.get().await?;
+            let row = c
+                .query_opt(
+                    "SELECT id, kind, status, playbook, started_ms, finished_ms, pid FROM runs
+                     WHERE id = $1",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(row.as_ref().map(run_row))
         })
     }
 
@@ -873,4 +882,28 @@ async fn add_pending(
     )
     .await?;
     Ok(())
+}
+
+/// A `runs` row (`id, kind, status, playbook, started_ms, finished_ms, pid`).
+fn run_row(r: &tokio_postgres::Row) -> Run {
+    Run {
+        id: RunId(r.get(0)),
+        kind: parse_kind(r.get(1)),
+        status: parse_status(r.get(2)),
+        playbook: r.get(3),
+        started_ms: r.get(4),
+        finished_ms: r.get(5),
+        pid: u32::try_from(r.get::<_, i64>(6)).unwrap_or(0),
+    }
+}
+
+/// An `events` row (`ts_ms, target, resource, kind, data`).
+fn event_row(r: &tokio_postgres::Row) -> Event {
+    Event {
+        ts_ms: r.get(0),
+        target: r.get(1),
+        resource: r.get(2),
+        kind: r.get(3),
+        data: parse_json(r.get(4)),
+    }
 }
