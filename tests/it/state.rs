@@ -142,6 +142,7 @@ fn runs_events_and_units_round_trip_and_events_are_append_only() {
     each("events", |b, s| {
         let run = s.begin_run(RunKind::Apply, Some("site.star")).unwrap();
         let e = Event {
+            ts_ms: 1_700_000_000_123,
             target: Some("local".into()),
             resource: Some("linux.file::file:/etc/motd".into()),
             kind: "apply.start".into(),
@@ -359,6 +360,7 @@ fn backup_round_trips() {
         s.append_event(
             run,
             &Event {
+                ts_ms: 1_700_000_000_000,
                 target: None,
                 resource: None,
                 kind: "run.start".into(),
