@@ -962,14 +962,16 @@ fn agent_pulls_a_signed_document_applies_a_newer_one_refuses_a_replay_and_a_forg
 
     // A newer document: only what changed restarts.
     serve(&publish("plan-v2.toml", &ops_key, "11"));
-    wait_for(90, "the pulled v2 running", || ready_at("1.1.0"));
+    let pull = |field: &str| agent.get_json("/v1/plan/status")["pull"][field].clone();
+    // The component is ready a moment before the status records the document's sequence.
+    wait_for(90, "the pulled v2 running", || {
+        ready_at("1.1.0") && pull("sequence") == 11
+    });
     let v2 = agent.components();
     for n in ["db", "cache"] {
         assert_eq!(v2[n]["pid"], v1[n]["pid"], "{n} restarted");
     }
     assert_ne!(v2["api"]["pid"], v1["api"]["pid"]);
-    let pull = |field: &str| agent.get_json("/v1/plan/status")["pull"][field].clone();
-    assert_eq!(pull("sequence"), 11);
 
     // The old document, validly signed, replayed: refused, nothing changes.
     serve(&d10);
@@ -1001,7 +1003,9 @@ fn agent_pulls_a_signed_document_applies_a_newer_one_refuses_a_replay_and_a_forg
         std::fs::write(inbox.join(".tmp"), bytes).unwrap();
         std::fs::rename(inbox.join(".tmp"), inbox.join(name)).unwrap();
     }
-    wait_for(90, "the pushed v1 running", || ready_at("1.0.0"));
+    wait_for(90, "the pushed v1 running", || {
+        pull("sequence") == 13 && ready_at("1.0.0")
+    });
     assert_eq!(pull("sequence"), 13);
     let (code, metrics) = http("GET", &format!("{}/metrics", agent.url), "");
     assert_eq!(code, 200);

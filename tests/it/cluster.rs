@@ -143,7 +143,7 @@ fn apply_with_the_state_on_postgres_is_idempotent() {
             .events(runs[1].id)
             .unwrap()
             .iter()
-            .any(|e| e.kind.starts_with("apply."))
+            .any(|e| e.kind == "resource_finished")
     );
     for run in [&first, &second] {
         assert!(!run.stderr.contains("pg-s3cret") && !run.stdout.contains("pg-s3cret"));

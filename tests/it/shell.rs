@@ -147,6 +147,11 @@ fn man_writes_a_page_for_every_subcommand() {
     let mut expected = vec!["froyo.1".to_owned()];
     for sub in subcommands(&[]) {
         expected.push(format!("froyo-{sub}.1"));
+        // `froyo agent --help` is the embedded agent binary's own help (its verbs are
+        // not clap subcommands of `froyo`); `froyo-agent.1` is their page.
+        if sub == "agent" {
+            continue;
+        }
         for nested in subcommands(&[&sub]) {
             expected.push(format!("froyo-{sub}-{nested}.1"));
         }

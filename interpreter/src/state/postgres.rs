@@ -463,7 +463,7 @@ impl Store for PgStore {
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 &[
                     &run.0,
-                    &now_ms(),
+                    &e.ts_ms,
                     &e.target,
                     &e.resource,
                     &e.kind,
