@@ -43,11 +43,27 @@ impl SqliteStore {
         }
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| err(e.to_string()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-            .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
-            .map_err(|e| err(e.to_string()))?;
-        migrations::migrate(&mut conn).map_err(err)?;
+        // Switching a new database to WAL while another process does the same can be
+        // refused at once with "database is locked" (SQLite does not wait there, to avoid a
+        // deadlock): retry that for as long as the busy timeout.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let step = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+                .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+                .map_err(|e| e.to_string())
+                .and_then(|()| migrations::migrate(&mut conn));
+            match step {
+                Ok(()) => break,
+                Err(e)
+                    if e.contains("database is locked") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         Ok(SqliteStore {
             path: path.to_owned(),
             conn: Mutex::new(conn),
@@ -650,7 +666,7 @@ mod tests {
             data: json!({"op": "create"}),
         };
         s.append_event(run, &e).unwrap();
-        assert_eq!(s.events(run).unwrap(), [e.clone()]);
+        assert_eq!(s.events(run).unwrap(), std::slice::from_ref(&e));
         let second = Event {
             kind: "summary".into(),
             ..e.clone()
