@@ -176,6 +176,11 @@ fn build_runner(root: &Path, out_dir: &Path) -> (PathBuf, String) {
         .join(RUNNER_TARGET)
         .join("runner")
         .join("froyo-runner");
+    with_sha256(bin)
+}
+
+/// `bin` and the sha256 of its bytes (what `froyo` checks before it runs an embedded binary).
+fn with_sha256(bin: PathBuf) -> (PathBuf, String) {
     let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("read {}: {e}", bin.display()));
     use sha2::Digest;
     let sha: String = sha2::Sha256::digest(&bytes)
@@ -214,13 +219,7 @@ fn build_agent(root: &Path, out_dir: &Path) -> (PathBuf, String) {
         .join(RUNNER_TARGET)
         .join("agent")
         .join("froyo-agent");
-    let bytes = std::fs::read(&bin).unwrap_or_else(|e| panic!("read {}: {e}", bin.display()));
-    use sha2::Digest;
-    let sha: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (bin, sha)
+    with_sha256(bin)
 }
 
 /// The environment of the agent's nested build: SQLite without large-file macros, and
