@@ -45,6 +45,11 @@ plain_secret_hints := {
 	"a JWT": ["eyJ"],
 }
 
+# Every hint as one pattern: a config whose JSON text has none of them holds no
+# credential, so it is not walked at all (one match per resource, with the pattern
+# compiled once, instead of a walk over every value of every config).
+plain_secret_any_hint := concat("|", [h | some hints in plain_secret_hints; some h in hints])
+
 plain_secret_candidate(value, kind) if {
 	some hint in plain_secret_hints[kind]
 	contains(value, hint)
@@ -90,6 +95,7 @@ deny contains {
 	"msg": sprintf("config %s holds what looks like %s in plain text; pass it with secret(\"env://NAME\") or secret(\"file://...\") instead", [plain_secret_path(path), kind]),
 } if {
 	some r in input.resources
+	regex.match(plain_secret_any_hint, json.marshal(r.config))
 	not r.id in plain_secret_ignore_ids
 	walk(r.config, [path, value])
 	is_string(value)

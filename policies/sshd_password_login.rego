@@ -47,8 +47,8 @@ deny contains {
 	"host": r.host,
 	"msg": sprintf("the sshd configuration %s sets %s yes; use %s instead", [path, keyword, sshd_password_login_fix[keyword]]),
 } if {
-	some r in input.resources
-	r.type == "linux.file::file"
+	some i in froyo_by_type["linux.file::file"]
+	r := input.resources[i]
 	not object.get(r.config, "state", "file") == "absent"
 	path := object.get(r.config, "path", r.name)
 	sshd_password_login_path(path)
