@@ -42,13 +42,14 @@ def main(host):
         command("c%d" % i, argv = ["true"], creates = "/srv/c%d" % i)
     file("/srv/open", content = "x", mode = "0666")
 STAR
-# The bundled policies as froyo loads them: its base module, the rules, empty config.
+# The bundled policies as froyo loads them: its base module (the index by type), the
+# rules, empty config.
 mkdir "$DIR/rego"
 REPO=$(cd "$HERE/.." && pwd)
 for f in "$REPO"/policies/*.rego; do
     case $f in *_test.rego) ;; *) cp "$f" "$DIR/rego/" ;; esac
 done
-printf 'package froyo\n\ndeny contains x if {\n\tsome x in []\n}\n\nwarn contains x if {\n\tsome x in []\n}\n' > "$DIR/rego/base.rego"
+cp "$REPO/interpreter/src/policy/base.rego" "$DIR/rego/base.rego"
 echo '{"froyo": {"config": {}}}' > "$DIR/data.json"
 (cd "$DIR" && "$BIN" policy input gen.star > input.json)
 

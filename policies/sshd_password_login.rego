@@ -49,9 +49,9 @@ deny contains {
 } if {
 	some i in froyo_by_type["linux.file::file"]
 	r := input.resources[i]
-	not object.get(r.config, "state", "file") == "absent"
 	path := object.get(r.config, "path", r.name)
 	sshd_password_login_path(path)
+	not object.get(r.config, "state", "file") == "absent"
 	text := sshd_password_login_text(r.config.content)
 	some line in split(text, "\n")
 	l := lower(trim_space(line))

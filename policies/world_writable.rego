@@ -54,9 +54,9 @@ world_writable_hits contains [r, path, mode] if {
 	some type, field in world_writable_types
 	some i in froyo_by_type[type]
 	r := input.resources[i]
-	not object.get(r.config, "state", "") == "absent"
 	mode := object.get(r.config, "mode", null)
 	world_writable_mode(mode)
+	not object.get(r.config, "state", "") == "absent"
 	path := object.get(r.config, field, r.name)
 	not path in world_writable_allowed_paths
 }

@@ -231,8 +231,8 @@ impl ProviderHost {
             message: e.message,
             help: "see docs/providers.md".into(),
         };
-        let mut host = ProviderHost::builtin(limits, cache)
-            .map_err(|e| fail(Path::new("built-in"), e))?;
+        let mut host =
+            ProviderHost::builtin(limits, cache).map_err(|e| fail(Path::new("built-in"), e))?;
         for p in project.extra_providers()? {
             host.load_files(&p).map_err(|e| fail(&p.dir, e))?;
         }
