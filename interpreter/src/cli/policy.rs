@@ -82,8 +82,15 @@ fn input(eval: &EvalArgs) -> Result<ExitCode, Error> {
     let opts = eval.options();
     let r = crate::check::resolve(&opts)?;
     let registry = crate::schema::Registry::for_project(&r.project)?;
-    let checked =
-        crate::check::check_with(&r.project, &r.inventory, registry, &opts.file, r.on, None);
+    let checked = crate::check::check_with(
+        &r.project,
+        &r.inventory,
+        registry,
+        &opts.file,
+        &opts.more,
+        r.on,
+        None,
+    );
     if checked.has_errors() {
         eprint_diagnostics(&checked.diagnostics);
         return Ok(ExitCode::from(1));

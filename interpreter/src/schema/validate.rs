@@ -271,10 +271,11 @@ impl Validator {
         let name = format!("{}\u{0}{field}", ty.name);
         if !self.compiled.contains_key(&name) {
             // In a definition, so struct literals in the constraint are closed as they are
-            // in the type's own definition; on lines of their own, so a trailing comment
-            // cannot swallow the brackets.
+            // in the type's own definition; as the value of a field on a line of its own,
+            // so a trailing comment cannot swallow what follows (inside brackets, CUE's
+            // automatic comma after the constraint's last token would be a syntax error).
             let src = format!(
-                "{}\n#FroyoBulkValues: [...(\n{constraint}\n)]\nfroyo_bulk_values: #FroyoBulkValues\n",
+                "{}\n#FroyoBulkValue: {constraint}\n#FroyoBulkValues: [...#FroyoBulkValue]\nfroyo_bulk_values: #FroyoBulkValues\n",
                 ty.schema_source
             );
             match Value::compile_string(&self.ctx, &src) {
