@@ -1,24 +1,22 @@
 #!/usr/bin/env bash
-# Benchmark (run by hand): evaluation + CUE validation of a playbook of N `file()` resources.
-# Reports total wall time and peak RSS, and the split between Starlark evaluation and CUE
-# validation (from the `--timings` line `froyo check` prints with FROYO_TIMINGS=1).
+# Benchmark (run by hand): evaluation + CUE validation of a playbook of N `file()` resources
+# (or, with --mixed, the "mixed" playbook of bench/lib.sh). Reports total wall time and
+# peak RSS, and the split between Starlark evaluation, CUE validation, the graph and the
+# policies (from the timings line `froyo check` prints with FROYO_TIMINGS=1).
 #
-#   bench/eval-100k.sh [N]        # default N=100000; builds the release binary first
+#   bench/eval-100k.sh [--mixed] [N]    # default N=100000; FROYO=path skips the build
 set -euo pipefail
-cd "$(dirname "$0")/.."
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+GEN=gen_files
+if [ "${1:-}" = --mixed ]; then GEN=gen_mixed; shift; fi
 N=${1:-100000}
-cargo build --release --quiet
-BIN=target/release/froyo
+BIN=$(froyo_bin)
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-cat > "$DIR/gen.star" <<STAR
-load("@stdlib//linux.star", "file")
-
-def main(host):
-    for i in range($N):
-        file("/srv/data/f%d" % i, content = "hello %d\n" % i, mode = "0644", owner = "root")
-STAR
-echo "playbook: $N file() resources"
+$GEN "$N" > "$DIR/gen.star"
+echo "playbook: $N resources (${GEN#gen_}), default flags (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 for run in 1 2 3; do
-    /usr/bin/time -f "run $run: wall %e s, peak RSS %M KB" env FROYO_TIMINGS=1 "$BIN" check "$DIR/gen.star" 2>&1 | grep -E "^(run|timings)"
+    read -r wall rss ev cue graph pol < <(check_timed "$BIN" "$DIR/gen.star")
+    echo "run $run: wall ${wall}s, peak RSS $((rss / 1024)) MiB: eval ${ev}s, CUE ${cue}s, graph ${graph}s, policies ${pol}s"
 done

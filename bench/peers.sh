@@ -263,10 +263,10 @@ close_masters='for s in '"$WORK"'/cp/*; do [ -S "$s" ] && ssh -o ControlPath="$s
 
 reset_state() {  # $1 = tool: forget everything it remembers between runs
     case $1 in
-        # FROYO_KEEP_CACHE=1 keeps the compiled providers (.froyo/cache): a project's
-        # first apply after its first ever run, without the one-time Cranelift compile.
+        # A fresh project every time: nothing of froyo's survives but the SSH keys. The
+        # built-in providers are embedded precompiled, so there is no compile cache to keep.
         froyo*) find "$WORK/froyo/.froyo" -mindepth 1 -maxdepth 1 ! -name keys ! -name known_hosts \
-            ! -name "$([ "${FROYO_KEEP_CACHE:-0}" = 1 ] && echo cache || echo keys)" -exec rm -rf {} + ;;
+            -exec rm -rf {} + ;;
         ansible*) rm -rf "$WORK/ansible/home" && mkdir -p "$WORK/ansible/home" ;;
         pyinfra) ;;
     esac

@@ -2,7 +2,11 @@
 //! the providers' manifests and CUE schemas
 //! (`providers/*/manifest.toml`, `providers/*/schema.cue`), and the static micro-runner
 //! and edge agent (nested musl builds) into the `froyo` binary, so a fresh machine needs
-//! nothing next to it.
+//! nothing next to it; the built-in providers also as native code, precompiled with the
+//! run-time engine configuration, so no run compiles them.
+
+#[path = "src/provider_host/engine_config.rs"]
+mod engine_config;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,6 +72,7 @@ fn main() {
     );
     out.push_str("/// provider; the component is empty for providers without a guest crate yet.\n");
     out.push_str("pub static PROVIDERS: &[(&str, &str, &str, &[u8])] = &[\n");
+    let mut components = Vec::new();
     for dir in sorted_entries(&providers) {
         let manifest = dir.join("manifest.toml");
         let schema = dir.join("schema.cue");
@@ -80,7 +85,10 @@ fn main() {
                 .map(|w| w.join(guest_artifact(&name)))
                 .filter(|w| dir.join("Cargo.toml").is_file() && w.is_file());
             let wasm_expr = match wasm {
-                Some(w) => format!("include_bytes!({:?})", w.display().to_string()),
+                Some(w) => {
+                    components.push((name.clone(), w.clone()));
+                    format!("include_bytes!({:?})", w.display().to_string())
+                }
                 None => "&[]".to_owned(),
             };
             writeln!(
@@ -93,6 +101,23 @@ fn main() {
         }
     }
     out.push_str("];\n");
+    let (precompiled, engine) = precompile(&components, &out_dir);
+    out.push_str(
+        "\n/// `(provider directory, native code)` of every built-in provider with a component,\n",
+    );
+    out.push_str("/// made by `precompile_component` with `provider_host/engine_config.rs`.\n");
+    out.push_str("pub static PRECOMPILED: &[(&str, &[u8])] = &[\n");
+    for (name, path) in precompiled {
+        writeln!(
+            out,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
+    }
+    out.push_str("];\n");
+    out.push_str("/// wasmtime's compatibility hash of the engine that made [`PRECOMPILED`].\n");
+    writeln!(out, "pub const PRECOMPILED_ENGINE: u64 = {engine};").unwrap();
     let (runner, sha) = build_runner(&root, &out_dir);
     writeln!(out, "\n/// The static micro-runner shipped to targets.").unwrap();
     writeln!(
@@ -123,6 +148,45 @@ fn main() {
     writeln!(out, "pub const AGENT_SHA256: &str = {agent_sha:?};").unwrap();
     let dest = out_dir.join("bundled.rs");
     std::fs::write(dest, out).expect("write bundled.rs");
+}
+
+/// Compiles each component to native code with the engine configuration the provider host
+/// uses at run time. A provider that does not compile fails the build: `froyo` never
+/// ships a built-in provider that would be compiled on a user's machine. Returns the
+/// `.cwasm` files and the engine's compatibility hash. Unchanged components are not
+/// compiled again (the file name holds the component's sha256 and that hash).
+fn precompile(components: &[(String, PathBuf)], out_dir: &Path) -> (Vec<(String, PathBuf)>, u64) {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir"));
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("src/provider_host/engine_config.rs").display()
+    );
+    let engine = wasmtime::Engine::new(&engine_config::engine_config())
+        .unwrap_or_else(|e| panic!("cannot start wasmtime to precompile the providers: {e}"));
+    let hash = engine_config::compatibility_hash(&engine);
+    let dir = out_dir.join("precompiled");
+    std::fs::create_dir_all(&dir).expect("create the precompiled directory");
+    let mut out = Vec::new();
+    for (name, wasm) in components {
+        let bytes = std::fs::read(wasm).unwrap_or_else(|e| panic!("read {}: {e}", wasm.display()));
+        use sha2::Digest;
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let path = dir.join(format!("{name}-{sha}-{hash:016x}.cwasm"));
+        if !path.is_file() {
+            let code = engine.precompile_component(&bytes).unwrap_or_else(|e| {
+                panic!("precompiling the built-in provider {name} failed: {e:#}")
+            });
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, code).expect("write a precompiled provider");
+            std::fs::rename(&tmp, &path).expect("rename a precompiled provider");
+        }
+        out.push((name.clone(), path));
+    }
+    (out, hash)
 }
 
 /// The nested builds need the extra targets of `rust-toolchain.toml`. cargo normally checks

@@ -53,8 +53,8 @@ deny contains {
 	"host": r.host,
 	"msg": sprintf("download of %s %s; pin the real SHA-256 of the file (sha256sum FILE)", [url, problem]),
 } if {
-	some r in input.resources
-	r.type == "linux.net::download"
+	some i in froyo_by_type["linux.net::download"]
+	r := input.resources[i]
 	sum := object.get(r.config, "sha256", null)
 	problem := download_sha256_problem(sum)
 	url := download_sha256_url(r)

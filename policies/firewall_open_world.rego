@@ -30,8 +30,8 @@ firewall_open_world_allowed := {p | some p in object.get(firewall_open_world_con
 
 # The rules that let anyone in, with a description of what they open.
 firewall_open_world_open contains [r, proto, source] if {
-	some r in input.resources
-	r.type == "linux.firewall::rule"
+	some i in froyo_by_type["linux.firewall::rule"]
+	r := input.resources[i]
 	object.get(r.config, "action", "allow") == "allow"
 	object.get(r.config, "direction", "in") == "in"
 	source := object.get(r.config, "source", "any")

@@ -37,8 +37,8 @@ deny contains {
 	"host": r.host,
 	"msg": sprintf("state \"latest\" upgrades %s on every apply to %s (%s=%s, production); use state \"present\" (with a version if needed) and upgrade on purpose", [latest_in_prod_what(r), r.host, latest_in_prod_label, value]),
 } if {
-	some r in input.resources
-	r.type == "linux.pkg::package"
+	some i in froyo_by_type["linux.pkg::package"]
+	r := input.resources[i]
 	object.get(r.config, "state", "present") == "latest"
 	value := object.get(object.get(r, "labels", {}), latest_in_prod_label, null)
 	value in latest_in_prod_values

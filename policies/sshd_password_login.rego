@@ -47,11 +47,11 @@ deny contains {
 	"host": r.host,
 	"msg": sprintf("the sshd configuration %s sets %s yes; use %s instead", [path, keyword, sshd_password_login_fix[keyword]]),
 } if {
-	some r in input.resources
-	r.type == "linux.file::file"
-	not object.get(r.config, "state", "file") == "absent"
+	some i in froyo_by_type["linux.file::file"]
+	r := input.resources[i]
 	path := object.get(r.config, "path", r.name)
 	sshd_password_login_path(path)
+	not object.get(r.config, "state", "file") == "absent"
 	text := sshd_password_login_text(r.config.content)
 	some line in split(text, "\n")
 	l := lower(trim_space(line))

@@ -37,9 +37,10 @@ world_writable_config := c if {
 world_writable_allowed_paths := object.get(world_writable_config, "allowed_paths", [])
 
 # A mode string ("644", "0644", "1777") with the other-write bit: its last digit is
-# 2, 3, 6 or 7.
+# 2, 3, 6 or 7. The suffix test screens out the usual modes before the pattern is tried.
 world_writable_mode(mode) if {
 	is_string(mode)
+	strings.any_suffix_match(mode, ["2", "3", "6", "7"])
 	regex.match(`^[0-7]*[2367]$`, mode)
 }
 
@@ -50,11 +51,12 @@ world_writable_sticky(mode) if {
 
 # The resources at stake: (resource, its path, its mode).
 world_writable_hits contains [r, path, mode] if {
-	some r in input.resources
-	field := world_writable_types[r.type]
-	not object.get(r.config, "state", "") == "absent"
+	some type, field in world_writable_types
+	some i in froyo_by_type[type]
+	r := input.resources[i]
 	mode := object.get(r.config, "mode", null)
 	world_writable_mode(mode)
+	not object.get(r.config, "state", "") == "absent"
 	path := object.get(r.config, field, r.name)
 	not path in world_writable_allowed_paths
 }

@@ -95,12 +95,15 @@ pub fn check(opts: &CheckOptions) -> Result<Checked, Error> {
     if !opts.skip_policies && !checked.has_errors() {
         let started = std::time::Instant::now();
         let policies = crate::policy::Policies::for_project(&r.project, !opts.no_bundled_policies)?;
-        let findings =
-            policies.evaluate(&crate::policy::input(&checked.graph, &r.inventory, None))?;
-        checked
-            .diagnostics
-            .extend(crate::policy::diagnostics(&findings, &checked.graph));
-        diag::sort(&mut checked.diagnostics);
+        // No rule, no finding: the input document (a copy of the whole graph) is not built.
+        if !policies.is_empty() {
+            let findings =
+                policies.evaluate(&crate::policy::input(&checked.graph, &r.inventory, None))?;
+            checked
+                .diagnostics
+                .extend(crate::policy::diagnostics(&findings, &checked.graph));
+            diag::sort(&mut checked.diagnostics);
+        }
         checked.timings.policy = started.elapsed();
     }
     Ok(checked)

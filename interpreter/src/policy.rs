@@ -18,8 +18,9 @@ use crate::project::Project;
 /// The version of the input document.
 pub const INPUT_VERSION: u32 = 1;
 
-/// Declares both sets, so a project with no rule of one kind still evaluates.
-const BASE: &str = "package froyo\n\ndeny contains x if {\n\tsome x in []\n}\n\nwarn contains x if {\n\tsome x in []\n}\n";
+/// Loaded before every policy: declares both sets, so a project with no rule of one kind
+/// still evaluates, and indexes the resources by type (`froyo_by_type`, see the file).
+const BASE: &str = include_str!("policy/base.rego");
 
 /// `[policy]` in `froyo.toml`.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -116,19 +117,26 @@ impl Policies {
     #[tracing::instrument(name = "policy", skip_all, fields(modules = self.modules.len()))]
     pub fn evaluate(&self, input: &Json) -> Result<Vec<Finding>, Error> {
         let mut engine = self.engine()?;
-        engine
-            .set_input_json(&input.to_string())
-            .map_err(|e| policy_error("input", e))?;
+        // Converted directly, not printed as JSON text and parsed again.
+        let input = regorus::Value::deserialize(input).map_err(|e| policy_error("input", e))?;
+        engine.set_input(input);
+        // One query for both sets: the rules they share (the index by type, a rule's
+        // hits) are evaluated once, where two `eval_rule` calls would start afresh.
+        let query = "[data.froyo.deny, data.froyo.warn]";
+        let results = engine
+            .eval_query(query.into(), false)
+            .map_err(|e| policy_error(query, e))?;
+        let both = match results.result.first().and_then(|r| r.expressions.first()) {
+            Some(e) => e
+                .value
+                .to_json_str()
+                .map_err(|e| policy_error("result", e))?,
+            None => "[]".into(),
+        };
+        let sets: Vec<Json> = serde_json::from_str(&both).unwrap_or_default();
         let mut out = Vec::new();
-        for (set, deny) in [("deny", true), ("warn", false)] {
-            let v = engine
-                .eval_rule(format!("data.froyo.{set}"))
-                .map_err(|e| policy_error(&format!("data.froyo.{set}"), e))?;
-            let text = v.to_json_str().map_err(|e| policy_error("result", e))?;
-            let items: Vec<Json> = match serde_json::from_str(&text) {
-                Ok(Json::Array(items)) => items,
-                _ => Vec::new(),
-            };
+        for (set, deny) in sets.into_iter().zip([true, false]) {
+            let Json::Array(items) = set else { continue };
             for item in items {
                 let f = finding(&item, deny);
                 if !self.settings.disable.contains(&f.rule) {
@@ -258,13 +266,23 @@ pub fn input(graph: &Graph, inventory: &Inventory, plan: Option<&Plan>) -> Json 
 
 /// Findings as diagnostics at the declaration of the resource each names.
 pub fn diagnostics(findings: &[Finding], graph: &Graph) -> Vec<Diagnostic> {
+    // id -> the resources with it, in graph order (one per host), built only when a rule
+    // found something: a scan of the graph per finding was quadratic.
+    let mut by_id: std::collections::HashMap<&str, Vec<&crate::graph::Resource>> =
+        std::collections::HashMap::new();
+    if !findings.is_empty() {
+        for r in graph.resources() {
+            by_id.entry(r.id.as_str()).or_default().push(r);
+        }
+    }
     findings
         .iter()
         .map(|f| {
             let span = f.id.as_ref().and_then(|id| {
-                graph
-                    .resources()
-                    .find(|r| &r.id == id && f.host.as_ref().is_none_or(|h| h == &r.host))
+                by_id
+                    .get(id.as_str())?
+                    .iter()
+                    .find(|r| f.host.as_ref().is_none_or(|h| h == &r.host))
                     .and_then(|r| r.span.clone())
             });
             let (code, label) = if f.deny {

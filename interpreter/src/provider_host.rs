@@ -2,15 +2,18 @@
 //! state, diff a file, start a service) and run sandboxed in wasmtime as components of the
 //! `froyo:provider` world (`providers/wit/provider.wit`).
 //!
-//! A built-in provider is compiled (or read from the on-disk cache) and pre-instantiated on
-//! its first call, so a run pays only for the providers it uses; an extra provider is
-//! compiled when it is loaded, so a bad one fails early. Every call gets
+//! A built-in provider comes compiled to native code at build time (`build.rs`, with the
+//! engine configuration of `engine_config.rs`) and is deserialised and pre-instantiated on
+//! its first call, so a run pays only for the providers it uses and nobody's first run
+//! compiles anything; an extra provider is compiled when it is loaded, so a bad one fails
+//! early, and cached per user (`$XDG_CACHE_HOME/froyo/providers`). Every call gets
 //! a fresh store with a fuel budget and a memory limit, WASI without preopens, environment,
 //! arguments or sockets, and imports that check the manifest's capabilities before a runner
 //! op is forwarded to the target. A provider's domain error is a value reported with its
 //! class; a trap (exhausted limit, undeclared capability, guest bug) aborts the call and
 //! leaves the host working.
 
+mod engine_config;
 mod http;
 mod imports;
 
@@ -19,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 
 pub use imports::froyo::provider::types::{Actual, ApplyResult, Description, Operation, Resource};
@@ -84,11 +87,16 @@ struct Loaded {
     pre: std::sync::OnceLock<Result<ProviderPre<CallState>, ProviderFailure>>,
     /// The component, kept until it is compiled.
     wasm: &'static [u8],
+    /// Its native code, made by `build.rs` for [`crate::bundled::PRECOMPILED_ENGINE`]
+    /// (empty for extra providers).
+    precompiled: &'static [u8],
 }
 
 /// The engine, the linker and every loaded provider.
 pub struct ProviderHost {
     engine: Engine,
+    /// [`engine_config::compatibility_hash`] of `engine`.
+    compatibility: u64,
     linker: Linker<CallState>,
     providers: BTreeMap<String, Loaded>,
     pub limits: Limits,
@@ -125,10 +133,7 @@ fn check_capabilities(name: &str, capabilities: &[String]) -> Result<(), Provide
 impl ProviderHost {
     /// A host with no providers. `cache_dir` keeps compiled providers between runs.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, ProviderFailure> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        config.wasm_component_model(true);
-        let engine = Engine::new(&config)
+        let engine = Engine::new(&engine_config::engine_config())
             .map_err(|e| ProviderFailure::trap("host", format!("cannot start wasmtime: {e}")))?;
         let mut linker: Linker<CallState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -136,6 +141,7 @@ impl ProviderHost {
         Provider::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| ProviderFailure::trap("host", e.to_string()))?;
         Ok(ProviderHost {
+            compatibility: engine_config::compatibility_hash(&engine),
             engine,
             linker,
             providers: BTreeMap::new(),
@@ -153,12 +159,17 @@ impl ProviderHost {
                 let capabilities =
                     manifest_capabilities(manifest).map_err(|e| ProviderFailure::trap(name, e))?;
                 check_capabilities(name, &capabilities)?;
+                let precompiled = crate::bundled::PRECOMPILED
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(&[][..], |(_, code)| *code);
                 host.providers.insert(
                     (*name).to_owned(),
                     Loaded {
                         capabilities,
                         pre: std::sync::OnceLock::new(),
                         wasm,
+                        precompiled,
                     },
                 );
             }
@@ -175,23 +186,28 @@ impl ProviderHost {
         wasm: &[u8],
     ) -> Result<(), ProviderFailure> {
         check_capabilities(name, &capabilities)?;
-        let pre = self.link(name, wasm)?;
+        let component = self.compile(name, wasm)?;
+        let pre = self.link(name, &component)?;
         self.providers.insert(
             name.to_owned(),
             Loaded {
                 capabilities,
                 pre: std::sync::OnceLock::from(Ok(pre)),
                 wasm: &[],
+                precompiled: &[],
             },
         );
         Ok(())
     }
 
-    /// Compiles (or reads from the cache) and pre-instantiates a component.
-    fn link(&self, name: &str, wasm: &[u8]) -> Result<ProviderPre<CallState>, ProviderFailure> {
-        let component = self.compile(name, wasm)?;
+    /// Pre-instantiates a component.
+    fn link(
+        &self,
+        name: &str,
+        component: &Component,
+    ) -> Result<ProviderPre<CallState>, ProviderFailure> {
         self.linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(ProviderPre::new)
             .map_err(|e| {
                 ProviderFailure::trap(name, format!("does not fit the froyo:provider world: {e}"))
@@ -199,16 +215,24 @@ impl ProviderHost {
     }
 
     /// The host for a project: the built-in providers and the extra ones its `froyo.toml`
-    /// pins, with compiled components cached under `.froyo/cache/providers`.
+    /// pins, with compiled extra providers cached in [`user_cache_dir`].
     pub fn for_project(project: &Project, limits: Limits) -> Result<Self, crate::error::Error> {
-        let cache = project.root.join(".froyo/cache/providers");
+        Self::for_project_with_cache(project, limits, user_cache_dir())
+    }
+
+    /// [`ProviderHost::for_project`] with compiled extra providers cached in `cache`.
+    pub fn for_project_with_cache(
+        project: &Project,
+        limits: Limits,
+        cache: Option<PathBuf>,
+    ) -> Result<Self, crate::error::Error> {
         let fail = |path: &Path, e: ProviderFailure| crate::error::Error::Provider {
             path: path.to_owned(),
             message: e.message,
             help: "see docs/providers.md".into(),
         };
-        let mut host = ProviderHost::builtin(limits, Some(cache))
-            .map_err(|e| fail(Path::new("built-in"), e))?;
+        let mut host =
+            ProviderHost::builtin(limits, cache).map_err(|e| fail(Path::new("built-in"), e))?;
         for p in project.extra_providers()? {
             host.load_files(&p).map_err(|e| fail(&p.dir, e))?;
         }
@@ -233,22 +257,46 @@ impl ProviderHost {
         Ok(name)
     }
 
+    /// The native code of a built-in provider: the embedded precompiled component when it
+    /// was made for this engine, else compiled here (and cached).
+    fn builtin_component(&self, name: &str, loaded: &Loaded) -> Result<Component, ProviderFailure> {
+        if !loaded.precompiled.is_empty() {
+            if self.compatibility == crate::bundled::PRECOMPILED_ENGINE {
+                // SAFETY: the bytes are embedded in this binary by its build script, made
+                // by `precompile_component` with the configuration of `engine_config.rs`
+                // (the same compatibility hash as this engine); `deserialize` checks the
+                // wasmtime version and configuration again.
+                return unsafe { Component::deserialize(&self.engine, loaded.precompiled) }
+                    .map_err(|e| {
+                        ProviderFailure::trap(
+                            name,
+                            format!("its embedded native code does not load ({e}); this froyo binary is broken, rebuild it"),
+                        )
+                    });
+            }
+            // The binary runs on a CPU (or was built with a wasmtime setup) other than the
+            // one it was built for.
+            tracing::warn!(
+                provider = name,
+                "the embedded native code was made for another CPU or wasmtime configuration; compiling the provider"
+            );
+        }
+        self.compile(name, loaded.wasm)
+    }
+
     fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, ProviderFailure> {
-        use std::hash::{Hash, Hasher};
         let cached = self.cache_dir.as_ref().map(|dir| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            self.engine.precompile_compatibility_hash().hash(&mut h);
             dir.join(format!(
                 "{}-{:016x}.cwasm",
                 crate::util::sha256_hex(wasm),
-                h.finish()
+                self.compatibility
             ))
         });
         if let Some(path) = &cached
             && path.is_file()
         {
             // SAFETY: the file is one this host serialized itself (its name holds the
-            // source's sha256 and the engine's compatibility hash), in the project's private
+            // source's sha256 and the engine's compatibility hash), in the user's private
             // cache; `deserialize_file` checks the engine version and configuration too.
             match unsafe { Component::deserialize_file(&self.engine, path) } {
                 Ok(c) => return Ok(c),
@@ -265,7 +313,7 @@ impl ProviderHost {
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
             let written = path
                 .parent()
-                .map(std::fs::create_dir_all)
+                .map(create_private_dir)
                 .transpose()
                 .and_then(|_| std::fs::write(&tmp, bytes))
                 .and_then(|_| std::fs::rename(&tmp, &path));
@@ -323,7 +371,10 @@ impl ProviderHost {
             .map_err(|e| ProviderFailure::trap(provider, e.to_string()))?;
         let pre = loaded
             .pre
-            .get_or_init(|| self.link(provider, loaded.wasm))
+            .get_or_init(|| {
+                let component = self.builtin_component(provider, loaded)?;
+                self.link(provider, &component)
+            })
             .as_ref()
             .map_err(Clone::clone)?;
         let instance = pre
@@ -391,6 +442,30 @@ impl ProviderHost {
     }
 }
 
+/// Where compiled extra providers are cached, shared by the user's projects:
+/// `$XDG_CACHE_HOME/froyo/providers`, else `~/.cache/froyo/providers`; `None` (no cache)
+/// without either, never a shared temporary directory, since the files hold native code.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("froyo").join("providers"))
+}
+
+/// Creates the cache directory readable by its owner only (it holds native code).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Capabilities a manifest may declare.
 pub const KNOWN_CAPABILITIES: &[&str] = &[
     "runner:exec",
@@ -450,5 +525,33 @@ pub fn manifest_capabilities(manifest: &str) -> Result<Vec<String>, String> {
             })
             .collect(),
         Some(_) => Err("capabilities must be a list of strings".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The native code `build.rs` embeds fits the run-time engine: the same compatibility
+    /// hash, and every built-in provider loads from it. A drift between the build script's
+    /// wasmtime (version, features, configuration) and this one fails here, not as a
+    /// silent compile on a user's machine.
+    #[test]
+    fn builtin_providers_load_from_their_embedded_native_code() {
+        let host = ProviderHost::builtin(Limits::default(), None).unwrap();
+        assert_eq!(host.compatibility, crate::bundled::PRECOMPILED_ENGINE);
+        let mut n = 0;
+        for (name, _, _, wasm) in crate::bundled::PROVIDERS {
+            if wasm.is_empty() {
+                continue;
+            }
+            let loaded = &host.providers[*name];
+            assert!(!loaded.precompiled.is_empty(), "{name}: no native code");
+            host.builtin_component(name, loaded)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            n += 1;
+        }
+        assert!(n >= 2, "only {n} built-in providers with a component");
+        host.describe("linux.file").unwrap();
     }
 }

@@ -20,6 +20,7 @@ mod observability;
 mod onboard;
 mod plays;
 mod policy;
+mod policy_reference;
 mod prov_firewall;
 mod prov_net;
 mod prov_pkg;

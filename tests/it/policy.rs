@@ -153,6 +153,42 @@ fn bundled_policy_unit_tests_pass() {
     }
 }
 
+/// `froyo policy input` prints the document the rules see (what `opa eval -i` is given in
+/// `bench/policy.sh`): the checked graph with schema defaults, and no input on errors.
+#[test]
+fn policy_input_prints_the_document_the_rules_see() {
+    let run = froyo(
+        &dir_of(""),
+        &["policy", "input", "world_writable_deny.star"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["phase"], "check");
+    let resources = doc["resources"].as_array().expect("resources");
+    let open = resources
+        .iter()
+        .find(|r| r["config"]["mode"] == "0666")
+        .unwrap_or_else(|| panic!("no 0666 resource in {doc:#}"));
+    assert_eq!(open["type"], "linux.file::file");
+    assert_eq!(
+        open["config"]["state"], "file",
+        "schema defaults are filled in"
+    );
+    assert_eq!(open["location"], "world_writable_deny.star:3");
+    let dir = project(
+        "[project]\nname = \"p\"\n",
+        &[(
+            "bad.star",
+            "resource(\"linux.file::file\", \"/x\", mdoe = \"0644\")\n",
+        )],
+    );
+    let run = froyo(dir.path(), &["policy", "input", "bad.star"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("E-SCHEMA"), "{}", run.stderr);
+}
+
 /// A temporary project with `froyo.toml` and the given files.
 fn project(toml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -401,24 +401,41 @@ fn extra_providers_load_only_with_their_pin() {
     let run = crate::froyo(root.path(), &["doc", "test.echo::thing"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("test.echo provider"), "{}", run.stdout);
-    // ... and the host loads it beside the built-ins, caching the compiled component.
+    // ... and the host loads it beside the built-ins, caching the compiled component in
+    // the per-user cache (a temporary one here).
     let project = froyo::project::Project::at(root.path().to_owned()).unwrap();
-    let host = ProviderHost::for_project(&project, Limits::default()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let host = ProviderHost::for_project_with_cache(
+        &project,
+        Limits::default(),
+        Some(cache.path().join("providers")),
+    )
+    .unwrap();
     assert!(host.providers().any(|p| p == "test.echo"));
     assert!(host.providers().any(|p| p == "linux.file"));
     let cached = || {
-        std::fs::read_dir(root.path().join(".froyo/cache/providers"))
+        std::fs::read_dir(cache.path().join("providers"))
             .unwrap()
             .count()
     };
-    // The extra provider is compiled when it loads; a built-in one on its first call.
+    // The extra provider is compiled when it loads; a built-in one comes precompiled in
+    // the binary, so its first call compiles and caches nothing.
     assert_eq!(cached(), 1, "the extra provider is compiled and cached");
     host.describe("linux.file").unwrap();
-    assert_eq!(
-        cached(),
-        2,
-        "linux.file is compiled on first use and cached"
+    assert_eq!(cached(), 1, "linux.file is embedded precompiled");
+    assert!(
+        !root.path().join(".froyo/cache").exists(),
+        "nothing is cached in the project any more"
     );
+    // A second host reads the extra provider back from the cache.
+    let again = ProviderHost::for_project_with_cache(
+        &project,
+        Limits::default(),
+        Some(cache.path().join("providers")),
+    )
+    .unwrap();
+    again.describe("test.echo").unwrap();
+    assert_eq!(cached(), 1);
 
     // Widening the manifest's capabilities breaks the pin like swapping the code does.
     let manifest = root.path().join("vendor/echo/manifest.toml");

@@ -95,3 +95,70 @@ fn fast_path_reports_what_export_reports() {
         assert_eq!(fields(ea), fields(eb), "{} {c}", ty.name);
     }
 }
+
+/// Large batches of a plain schema are checked shape by shape and value by value: that
+/// must give exactly what checking every config against the whole definition gives, for
+/// valid batches (same configs, same defaults) and for batches with bad configs in them
+/// (the same errors, found by the full path).
+#[test]
+fn bulk_path_equals_the_config_by_config_path() {
+    let reg = Registry::builtin();
+    let mut by_type: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for (ty, config) in configs() {
+        by_type.entry(ty).or_default().push(config);
+    }
+    let mut bulk_batches = 0;
+    for (name, seeds) in by_type {
+        let ty: &Arc<_> = reg.get(&name).unwrap();
+        // 300 configs: the seeds with their string fields varied, so values repeat in
+        // some fields and differ in others.
+        let mut good: Vec<Value> = Vec::new();
+        for i in 0..300 {
+            let mut c = seeds[i % seeds.len()].clone();
+            if let Some(m) = c.as_object_mut() {
+                for (k, v) in m.iter_mut() {
+                    if let Some(text) = v.as_str()
+                        && text.starts_with('/')
+                        && i % 3 > 0
+                    {
+                        *v = Value::from(format!("{text}/n{i}"));
+                    } else if k == "content" && i % 2 == 0 {
+                        *v = Value::from(format!("line {i}\n"));
+                    }
+                }
+            }
+            good.push(c);
+        }
+        let mut bad = good.clone();
+        if let Some(m) = bad[7].as_object_mut() {
+            m.insert("colour".into(), Value::from("blue"));
+        }
+        if let Some(m) = bad[150].as_object_mut()
+            && let Some(f) = ty.doc.fields.iter().find(|f| f.cue_type.contains("=~"))
+        {
+            m.insert(f.name.clone(), Value::from("no such thing\n"));
+        }
+        for (what, batch) in [("valid", &good), ("with errors", &bad)] {
+            let mut fast = Validator::new().unwrap();
+            let mut full = Validator::new().unwrap();
+            full.bulk = false;
+            let a = fast.validate(ty, batch).unwrap();
+            let b = full.validate(ty, batch).unwrap();
+            assert_eq!(a.len(), b.len());
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(x, y, "{name} ({what}) config {i}: {}", batch[i]);
+            }
+            if what == "valid" {
+                assert!(b.iter().all(Result::is_ok), "{name}: {b:?}");
+                assert_eq!(full.bulk_checked(), 0);
+                if ty.doc.plain {
+                    assert_eq!(fast.bulk_checked(), batch.len(), "{name}: not bulk-checked");
+                    bulk_batches += 1;
+                }
+            } else {
+                assert!(b[7].is_err(), "{name}: the unknown field passed");
+            }
+        }
+    }
+    assert!(bulk_batches >= 3, "only {bulk_batches} plain types seen");
+}

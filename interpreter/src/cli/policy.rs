@@ -1,12 +1,13 @@
 //! `froyo policy test [DIR]`: runs the Rego unit tests (`test_` rules) of a policy
-//! directory, like `opa test`.
+//! directory, like `opa test`; `froyo policy input FILE`: prints the input document the
+//! policies see for a playbook (to write rules against, or to feed `opa eval -i`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::write_stdout;
+use super::{EvalArgs, eprint_diagnostics, write_stdout};
 use crate::error::Error;
 
 #[derive(Debug, Args)]
@@ -24,10 +25,18 @@ enum PolicyCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Print the policy input document of a playbook (`froyo check`'s, as JSON).
+    Input {
+        #[command(flatten)]
+        eval: EvalArgs,
+    },
 }
 
 pub fn run(args: &PolicyArgs) -> Result<ExitCode, Error> {
-    let PolicyCommand::Test { dir, all } = &args.command;
+    let (dir, all) = match &args.command {
+        PolicyCommand::Test { dir, all } => (dir, all),
+        PolicyCommand::Input { eval } => return input(eval),
+    };
     let dir = dir.clone().unwrap_or_else(|| PathBuf::from("policies"));
     if !dir.is_dir() {
         return Err(Error::Usage(format!(
@@ -65,4 +74,31 @@ pub fn run(args: &PolicyArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `froyo policy input FILE`: the document `input` of the policies, after evaluation and
+/// validation (exit 1, with the diagnostics, when those fail).
+fn input(eval: &EvalArgs) -> Result<ExitCode, Error> {
+    let opts = eval.options();
+    let r = crate::check::resolve(&opts)?;
+    let registry = crate::schema::Registry::for_project(&r.project)?;
+    let checked = crate::check::check_with(
+        &r.project,
+        &r.inventory,
+        registry,
+        &opts.file,
+        &opts.more,
+        r.on,
+        None,
+    );
+    if checked.has_errors() {
+        eprint_diagnostics(&checked.diagnostics);
+        return Ok(ExitCode::from(1));
+    }
+    let doc = crate::policy::input(&checked.graph, &r.inventory, None);
+    write_stdout(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    ));
+    Ok(ExitCode::SUCCESS)
 }

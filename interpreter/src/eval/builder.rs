@@ -3,7 +3,7 @@
 //! need to know (registry, project, inventory, which host is being evaluated).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -71,6 +71,9 @@ pub struct PlayDecl {
 pub struct BuilderState {
     pub nodes: Vec<RawResource>,
     pub edges: Vec<RawEdge>,
+    /// `(from, to, kind)` of every edge in `edges`, so a duplicate is found in O(1) rather
+    /// than by scanning them all (which made `require()` in a loop quadratic).
+    edge_keys: HashSet<(NodeId, NodeId, EdgeKind)>,
     index: HashMap<(Option<String>, String, String), NodeId>,
     /// Top-level (template) node → its copy on a default-play host.
     instances: HashMap<(NodeId, String), NodeId>,
@@ -116,7 +119,7 @@ impl BuilderState {
             for e in &template_edges {
                 let from = st.instances[&(e.from, h.clone())];
                 let to = st.instances[&(e.to, h.clone())];
-                st.edges.push(RawEdge {
+                st.push_edge(RawEdge {
                     from,
                     to,
                     ..e.clone()
@@ -131,7 +134,18 @@ impl BuilderState {
         self.index.clear();
         self.instances.clear();
         self.edges.clear();
+        self.edge_keys.clear();
         self.nodes.len()
+    }
+
+    /// Appends `e` unless an edge of the same kind already joins the same two nodes (the
+    /// first declaration of an edge is the one kept, with its span and detail).
+    pub fn push_edge(&mut self, e: RawEdge) -> bool {
+        let fresh = self.edge_keys.insert((e.from, e.to, e.kind));
+        if fresh {
+            self.edges.push(e);
+        }
+        fresh
     }
 }
 
@@ -214,18 +228,53 @@ impl EvalContext {
     }
 
     pub fn add_edge(&self, e: RawEdge) {
-        let mut st = self.state.borrow_mut();
-        let dup = st
-            .edges
-            .iter()
-            .any(|o| o.from == e.from && o.to == e.to && o.kind == e.kind);
-        if !dup {
-            st.edges.push(e);
-        }
+        self.state.borrow_mut().push_edge(e);
     }
 
     /// Copies the top-level resources onto each host of the default play.
     pub fn instantiate_default_play(&self, hosts: &[String]) {
         self.state.borrow_mut().instantiate_default_play(hosts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(from: NodeId, to: NodeId, kind: EdgeKind, detail: &str) -> RawEdge {
+        RawEdge {
+            from,
+            to,
+            kind,
+            span: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// Duplicates are dropped (the first declaration is kept), edges of another kind or
+    /// direction are not, the order of declaration is kept, and `forget` starts afresh.
+    #[test]
+    fn edges_are_deduplicated_by_ends_and_kind() {
+        let mut st = BuilderState::default();
+        assert!(st.push_edge(edge(0, 1, EdgeKind::Explicit, "first")));
+        assert!(!st.push_edge(edge(0, 1, EdgeKind::Explicit, "again")));
+        assert!(st.push_edge(edge(0, 1, EdgeKind::Implicit, "path")));
+        assert!(st.push_edge(edge(1, 0, EdgeKind::Explicit, "")));
+        let seen: Vec<_> = st
+            .edges
+            .iter()
+            .map(|e| (e.from, e.to, e.kind, e.detail.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (0, 1, EdgeKind::Explicit, "first"),
+                (0, 1, EdgeKind::Implicit, "path"),
+                (1, 0, EdgeKind::Explicit, ""),
+            ]
+        );
+        st.forget();
+        assert!(st.push_edge(edge(0, 1, EdgeKind::Explicit, "after :clear")));
+        assert_eq!(st.edges.len(), 1);
     }
 }
