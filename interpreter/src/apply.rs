@@ -67,11 +67,17 @@ impl Report {
 pub struct ApplyOptions {
     /// Resources applied at once on one host.
     pub per_host: usize,
+    /// Raised, resources not started yet are skipped (a worker whose claim on the host
+    /// was superseded: its successor applies them).
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { per_host: 4 }
+        ApplyOptions {
+            per_host: 4,
+            stop: None,
+        }
     }
 }
 
@@ -329,7 +335,7 @@ impl Ctx<'_> {
         // Handlers of this play, host by host in parallel, each host's in declaration order.
         let hosts: Vec<usize> = (0..plan.hosts.len()).collect();
         crate::plan::parallel_map(&hosts, self.engine.parallelism, |&h| {
-            self.run_handlers(h, play)
+            self.run_handlers(h, play, opts)
         });
     }
 
@@ -359,7 +365,16 @@ impl Ctx<'_> {
                     s = cv.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let outcome = self.run_unit(key.0, key.1);
+            let stopped = opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
+            let outcome = if stopped {
+                self.skip(key.0, key.1, "skipped: another worker took this host over");
+                Outcome::Skipped
+            } else {
+                self.run_unit(key.0, key.1)
+            };
             let mut s = Self::lock(lock);
             s.running_per_host[key.0] -= 1;
             s.running -= 1;
@@ -565,11 +580,19 @@ impl Ctx<'_> {
         outcome
     }
 
-    fn run_handlers(&self, h: usize, play: &str) {
+    fn run_handlers(&self, h: usize, play: &str, opts: &ApplyOptions) {
         let host = self.host(h);
         for (i, u) in host.units.iter().enumerate() {
             if !u.handler || u.play != play {
                 continue;
+            }
+            // A superseded worker leaves its notifications pending for its successor.
+            if opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                return;
             }
             let notified = Self::lock(&self.notified)[h].remove(&u.id);
             if !notified {

@@ -7,6 +7,7 @@
 //! them, where secrets are `$secret` references (never values), and [`redact`] drops the
 //! text of sensitive content before anything reaches the database.
 
+mod claims;
 mod copy;
 mod location;
 mod lock;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+pub use claims::{Claim, Claimed, Fence, FencedStore};
 pub use copy::{TableSum, postgres_to_sqlite, sqlite_to_postgres};
 pub use location::{Location, STATE_URL_ENV, location, namespace, open, open_existing};
 pub use lock::{LockGuard, LockHolder, hostname};
