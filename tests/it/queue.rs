@@ -436,3 +436,120 @@ fn apply_queue_with_a_sqlite_state_is_refused() {
     assert_eq!(worker.code, 1, "{}", worker.stderr);
     assert!(worker.stderr.contains("E-QUEUE"), "{}", worker.stderr);
 }
+
+/// The children of `pid` (by `/proc/*/stat`'s parent field).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces, so read after the last `)`.
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// `froyo dev up --workers 2`: a local nats-server and two workers; the printed `apply
+/// --queue` line applies a playbook through them; SIGINT stops every child.
+#[test]
+fn dev_up_starts_a_queue_and_workers_and_sigint_stops_them_all() {
+    use std::io::BufRead;
+    let pg = pg_server();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = fresh_namespace("devup");
+    let root = dir.path().join("proj");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("froyo.toml"),
+        format!("[project]\nname = {ns:?}\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    std::fs::write(
+        root.join("site.star"),
+        format!(
+            "load(\"@stdlib//linux.star\", \"file\")\nfile({:?}, content = \"through dev up\\n\")\n",
+            out.join("hello.txt").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let url = pg.url();
+    let dev = Command::new(env!("CARGO_BIN_EXE_froyo"))
+        .args(["dev", "up", "--workers", "2"])
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .env("FROYO_STATE_URL", &url)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("dev.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // Killed if the test fails half way.
+    let mut guard = Workers(vec![dev]);
+    let dev = &mut guard.0[0];
+    let mut line = String::new();
+    std::io::BufReader::new(dev.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("dev.log")).unwrap_or_default();
+    let queue = line
+        .trim()
+        .strip_prefix("froyo apply PLAYBOOK --queue ")
+        .unwrap_or_else(|| panic!("{line:?}\n{}", log()))
+        .to_owned();
+    assert!(queue.starts_with("nats://127.0.0.1:"), "{queue}");
+    let children = children_of(dev.id());
+    assert_eq!(children.len(), 3, "nats-server and 2 workers: {children:?}");
+
+    let run = froyo_at(
+        &root,
+        Some(&url),
+        &["apply", "--yes", "site.star", "--queue", &queue],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, log());
+    assert!(run.stderr.contains("Apply: 1 changed"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(out.join("hello.txt")).unwrap(),
+        "through dev up\n"
+    );
+
+    let status = Command::new("kill")
+        .args(["-INT", &dev.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = dev.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "dev up did not stop: {}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "{}", log());
+    for pid in children {
+        assert!(!alive(pid), "child {pid} of dev up still runs");
+    }
+    assert!(log().contains("stopped"), "{}", log());
+}
