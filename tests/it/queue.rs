@@ -553,3 +553,89 @@ fn dev_up_starts_a_queue_and_workers_and_sigint_stops_them_all() {
     }
     assert!(log().contains("stopped"), "{}", log());
 }
+
+/// Fencing on the real server: once delivery 2 claimed a host, every write that delivery
+/// 1 attempts (events, unit outcomes, resource state, pending handlers) is refused with
+/// E-FENCED and leaves nothing behind, while delivery 2 writes; a finished host is not
+/// claimed again.
+#[test]
+fn a_superseded_attempt_cannot_write() {
+    use froyo::state::{Claimed, Event, Fence, FencedStore, RunKind, UnitRecord};
+    let pg = pg_server();
+    let ns = fresh_namespace("fence");
+    let store = std::sync::Arc::new(PgStore::open(&pg.url(), &ns).unwrap());
+    let run = store.begin_run(RunKind::Apply, Some("site.star")).unwrap();
+    store.queue_hosts(run, &["web".to_owned()]).unwrap();
+    let fence = |attempt| Fence {
+        run,
+        target: "web".into(),
+        attempt,
+    };
+    assert_eq!(store.claim(run, "web", 1, "w1").unwrap(), Claimed::Owned);
+    let first = FencedStore::new(store.clone(), fence(1));
+    let event = |kind: &str| Event {
+        ts_ms: 1,
+        target: Some("web".into()),
+        resource: Some("r".into()),
+        kind: kind.into(),
+        data: serde_json::json!({}),
+    };
+    first.append_event(run, &event("resource_started")).unwrap();
+    assert_eq!(store.claim(run, "web", 2, "w2").unwrap(), Claimed::Owned);
+    // An older delivery can no longer claim it.
+    assert_eq!(
+        store.claim(run, "web", 1, "w1").unwrap(),
+        Claimed::Superseded { latest: 2 }
+    );
+    let err = first.append_event(run, &event("stale")).unwrap_err();
+    assert!(
+        format!("{:?}", miette::Report::new(err)).contains("E-FENCED"),
+        "refused as fenced"
+    );
+    assert!(first.lost().load(std::sync::atomic::Ordering::SeqCst));
+    let notified = ["restart".to_owned()];
+    let unit = UnitRecord {
+        target: "web",
+        resource: "r",
+        status: "ok",
+        record: None,
+        notified: &notified,
+    };
+    assert!(first.record_unit(run, &unit).is_err());
+    assert!(first.add_pending("web", "restart", "r", run).is_err());
+    assert!(
+        store.pending("web").unwrap().is_empty(),
+        "nothing half written"
+    );
+    assert!(!store.heartbeat(&fence(1)).unwrap());
+
+    let second = FencedStore::new(store.clone(), fence(2));
+    second
+        .append_event(run, &event("resource_finished"))
+        .unwrap();
+    second.record_unit(run, &unit).unwrap();
+    assert_eq!(
+        store.pending("web").unwrap(),
+        [("restart".to_owned(), "r".to_owned())]
+    );
+    let kinds: Vec<String> = store
+        .events(run)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["resource_started", "resource_finished"]);
+    assert!(store.heartbeat(&fence(2)).unwrap());
+    assert!(
+        !store
+            .finish_claim(&fence(1), "done", &serde_json::json!({}))
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_claim(&fence(2), "done", &serde_json::json!({}))
+            .unwrap()
+    );
+    assert_eq!(store.claim(run, "web", 3, "w3").unwrap(), Claimed::Finished);
+    assert_eq!(store.claim(run, "db", 1, "w3").unwrap(), Claimed::Unknown);
+}
