@@ -129,6 +129,7 @@ pub fn apply(
         sessions: Mutex::new(HashMap::new()),
         changed: Mutex::new(HashMap::new()),
         notified: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
+        pending_before: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
         results: Mutex::new(Vec::new()),
     };
     ctx.replay_pending();
@@ -188,6 +189,8 @@ struct Ctx<'a> {
     changed: Mutex<HashMap<(usize, String), bool>>,
     /// Handlers to run, per host index.
     notified: Mutex<Vec<BTreeSet<String>>>,
+    /// `(handler, notified_by)` pending per host when the run began.
+    pending_before: Mutex<Vec<BTreeSet<(String, String)>>>,
     results: Mutex<Vec<UnitResult>>,
 }
 
@@ -249,6 +252,7 @@ impl Ctx<'_> {
                     continue;
                 }
             };
+            Self::lock(&self.pending_before)[h] = pending.iter().cloned().collect();
             for (handler, by) in pending {
                 if host.units.iter().any(|u| u.handler && u.id == handler) {
                     self.event(
@@ -496,6 +500,33 @@ impl Ctx<'_> {
             "resource_started",
             json!({"resource_type": u.type_name, "location": u.location, "handler": u.handler}),
         );
+        // The handlers a change would notify are recorded as pending before the change is
+        // made, so a process killed between the change and its record leaves them pending
+        // for whoever applies the host next (the notification is at least once). Those
+        // this unit does not notify after all are withdrawn with its outcome.
+        let may_change = !(u.handler
+            || u.status == Status::Skipped
+            || (u.status == Status::Unchanged && !u.after_changes));
+        let intended: Vec<String> = if may_change {
+            let before = &Self::lock(&self.pending_before)[h];
+            u.notifies
+                .iter()
+                .filter(|(handler, on)| {
+                    on != "failure" && !before.contains(&(handler.clone(), u.id.clone()))
+                })
+                .map(|(handler, _)| handler.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for handler in &intended {
+            if let Err(e) = self
+                .store
+                .add_pending(&host.target, handler, &u.id, self.run)
+            {
+                tracing::warn!("cannot record the pending notification of {handler}: {e}");
+            }
+        }
         let t0 = Instant::now();
         let (done, record) = match self.execute(h, u) {
             Ok((changed, record, changes)) => (
@@ -552,6 +583,10 @@ impl Ctx<'_> {
             })
             .map(|(handler, _)| handler.clone())
             .collect();
+        let withdrawn: Vec<String> = intended
+            .into_iter()
+            .filter(|h| !notified.contains(h))
+            .collect();
         // The resource's new state and the notifications it sent are kept together (one
         // transaction), so a run that dies before a handler runs leaves it pending for the
         // next apply, and never keeps the change while losing the notification.
@@ -563,6 +598,7 @@ impl Ctx<'_> {
                 status,
                 record: record.as_ref(),
                 notified: &notified,
+                withdrawn: &withdrawn,
             },
         ) {
             tracing::warn!("cannot record {}: {e}", u.id);

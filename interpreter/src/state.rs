@@ -144,6 +144,10 @@ pub struct UnitRecord<'a> {
     pub record: Option<&'a ResourceRecord>,
     /// The handlers it notified.
     pub notified: &'a [String],
+    /// Handlers whose notification by this resource was recorded in advance (before its
+    /// operations ran, so a process killed in between still leaves it pending) and that
+    /// it did not notify after all: their rows are deleted.
+    pub withdrawn: &'a [String],
 }
 
 /// The durable state of a project. One writer at a time ([`Store::lock`]).
@@ -170,6 +174,8 @@ pub trait Store {
         for h in unit.notified {
             self.add_pending(unit.target, h, unit.resource, run)?;
         }
+        // Without a way to delete one notifier's row, a withdrawn intent stays pending:
+        // the handler runs once more than needed, never once less.
         Ok(())
     }
 

@@ -80,7 +80,7 @@ impl Drop for Workers {
 }
 
 /// Three loopback sshd targets `t1`..`t3` in a project named `ns` with the queue's
-/// `ack_wait` at 2 s, and a playbook writing under `out/<host>`: a config file that
+/// `ack_wait` at 5 s (short, but long enough for heartbeats on a loaded machine), and a playbook writing under `out/<host>`: a config file that
 /// notifies a handler, and after it a command taking `slow` seconds.
 struct Fleet {
     _servers: Vec<Sshd>,
@@ -99,7 +99,7 @@ fn fleet(dir: &Path, name: &str, ns: &str, slow: u32) -> Fleet {
     p.trust(&servers.iter().collect::<Vec<_>>());
     std::fs::write(
         p.root.join("froyo.toml"),
-        format!("[project]\nname = {ns:?}\n\n[queue]\nack_wait = \"2s\"\n"),
+        format!("[project]\nname = {ns:?}\n\n[queue]\nack_wait = \"5s\"\n"),
     )
     .unwrap();
     let out = dir.join(format!("{name}-out"));
@@ -287,7 +287,7 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let ns = fresh_namespace("kill");
     let url = pg.url();
-    let f = fleet(dir.path(), "kill", &ns, 3);
+    let f = fleet(dir.path(), "kill", &ns, 4);
     let mut workers = Workers(
         (0..2)
             .map(|i| {
@@ -317,19 +317,17 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
             froyo_at(&root, Some(&url), &args)
         })
     };
-    // Kill the worker of the first host whose config change is recorded but whose slow
-    // command has not finished: its handler is pending, its item not acked.
+    // Kill the worker of the first host whose config is written on the target (its
+    // change may or may not be recorded yet) but whose slow command has not finished:
+    // its handler is pending, its item not acked.
     let store = PgStore::open(&url, &ns).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let (victim, host) = loop {
         assert!(Instant::now() < deadline, "no host got half way");
         let found = store.runs(1).unwrap().first().and_then(|r| {
-            let recorded = finished(&store, r.id);
             store.claims(r.id).unwrap().into_iter().find(|c| {
                 c.status == "running"
-                    && recorded
-                        .iter()
-                        .any(|(h, r, _)| *h == c.target && r.ends_with("app.conf]"))
+                    && f.out.join(&c.target).join("app.conf").exists()
                     && !f.out.join(&c.target).join("slow").exists()
             })
         });
@@ -355,15 +353,19 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
     let taken_over = claims.iter().find(|c| c.target == host).unwrap();
     assert!(taken_over.attempt >= 2, "{taken_over:?}");
     assert!(!taken_over.worker.ends_with(&format!(":{victim}")));
-    // The killed host's config was changed once, by the first attempt; the second read
-    // it again and found it unchanged; the handler it notified ran exactly once.
+    // The killed host's config was changed by the first attempt (recorded, or killed
+    // before the record); the second read it again and found it unchanged; the handler
+    // it notified (pending since before the change) ran exactly once.
     let done = finished(&store, run);
     let conf: Vec<_> = done
         .iter()
         .filter(|(h, r, _)| *h == host && r.ends_with("app.conf]"))
         .map(|(_, _, o)| o.as_str())
         .collect();
-    assert_eq!(conf, ["changed", "unchanged"], "{done:#?}");
+    assert!(
+        conf == ["changed", "unchanged"] || conf == ["unchanged"],
+        "{done:#?}"
+    );
     for t in ["t1", "t2", "t3"] {
         assert_eq!(
             std::fs::read_to_string(f.out.join(t).join("restarts.log")).unwrap(),
@@ -600,6 +602,7 @@ fn a_superseded_attempt_cannot_write() {
         status: "ok",
         record: None,
         notified: &notified,
+        withdrawn: &[],
     };
     assert!(first.record_unit(run, &unit).is_err());
     assert!(first.add_pending("web", "restart", "r", run).is_err());

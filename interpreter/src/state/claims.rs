@@ -309,6 +309,16 @@ impl Store for FencedStore {
         for h in u.notified {
             stmts.push(add_pending_stmt(u.target, h, u.resource, run));
         }
+        for h in u.withdrawn {
+            stmts.push(Stmt(
+                super::postgres::WITHDRAW_PENDING,
+                vec![
+                    p(u.target.to_owned()),
+                    p(h.to_owned()),
+                    p(u.resource.to_owned()),
+                ],
+            ));
+        }
         self.write(stmts)
     }
 

@@ -153,6 +153,8 @@ pub(super) const PUT_RESOURCE: &str = "INSERT INTO resource_state
 pub(super) const ADD_PENDING: &str =
     "INSERT INTO pending_handlers (target, handler, notified_by, run_id)
      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+pub(super) const WITHDRAW_PENDING: &str =
+    "DELETE FROM pending_handlers WHERE target = $1 AND handler = $2 AND notified_by = $3";
 pub(super) const CLEAR_PENDING: &str =
     "DELETE FROM pending_handlers WHERE target = $1 AND handler = $2";
 pub(super) const REMOVE_RESOURCE: &str =
@@ -708,6 +710,7 @@ impl Store for PgStore {
         );
         let record = u.record.cloned();
         let notified = u.notified.to_vec();
+        let withdrawn = u.withdrawn.to_vec();
         self.run(move |pool| async move {
             let mut c = pool.get().await?;
             let tx = c.transaction().await?;
@@ -718,6 +721,10 @@ impl Store for PgStore {
                 .await?;
             for handler in &notified {
                 add_pending(&*tx, &target, handler, &resource, run).await?;
+            }
+            for handler in &withdrawn {
+                tx.execute(WITHDRAW_PENDING, &[&target, handler, &resource])
+                    .await?;
             }
             tx.commit().await?;
             Ok(())
