@@ -344,6 +344,15 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
     assert!(status.success());
     let i = workers.0.iter().position(|c| c.id() == victim).unwrap();
     let _ = workers.0[i].wait();
+    // A second controller on the same hosts while the run goes on: refused per target.
+    let args: Vec<&str> = apply.iter().map(String::as_str).collect();
+    let overlapping = froyo_at(&f.p.root, Some(&url), &args);
+    assert_eq!(overlapping.code, 1, "{}", overlapping.stderr);
+    assert!(
+        overlapping.stderr.contains("E-LOCKED") && overlapping.stderr.contains("`froyo apply`"),
+        "{}",
+        overlapping.stderr
+    );
 
     let first = controller.join().unwrap();
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
