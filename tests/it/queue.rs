@@ -651,3 +651,194 @@ fn a_superseded_attempt_cannot_write() {
     assert_eq!(store.claim(run, "web", 3, "w3").unwrap(), Claimed::Finished);
     assert_eq!(store.claim(run, "db", 1, "w3").unwrap(), Claimed::Unknown);
 }
+
+/// The issue's scale check: 48 hosts (3 sshd × 16 loopback ports), three workers, one
+/// killed with SIGKILL in the middle of the run: every host is applied (each claim done,
+/// each handler ran once), and a second run finds everything unchanged.
+#[test]
+fn forty_eight_hosts_three_workers_one_killed_mid_run_converge() {
+    let pg = pg_server();
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = fresh_namespace("fleet48");
+    let url = pg.url();
+    let p = Project::new(&dir.path().join("proj"));
+    let servers: Vec<Sshd> = (0..3)
+        .map(|i| Sshd::start_ports(&dir.path().join(format!("sshd{i}")), &p.public_key(), 16))
+        .collect();
+    let mut inventory = String::new();
+    let mut known = String::new();
+    let mut names = Vec::new();
+    for s in &servers {
+        let mut key = s.host_key_pub.split_whitespace();
+        let (kind, b64) = (key.next().unwrap(), key.next().unwrap());
+        for port in &s.ports {
+            let name = format!("h{:02}", names.len() + 1);
+            inventory.push_str(&format!(
+                "[[targets]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\nuser = \"{}\"\nlabels = {{ role = \"test\" }}\n\n",
+                whoami()
+            ));
+            known.push_str(&format!("[127.0.0.1]:{port} {kind} {b64}\n"));
+            names.push(name);
+        }
+    }
+    assert_eq!(names.len(), 48);
+    std::fs::write(p.root.join("inventory.toml"), inventory).unwrap();
+    std::fs::write(p.root.join(".froyo/known_hosts"), known).unwrap();
+    std::fs::write(
+        p.root.join("froyo.toml"),
+        format!("[project]\nname = {ns:?}\n\n[queue]\nack_wait = \"5s\"\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    std::fs::write(
+        p.root.join("site.star"),
+        format!(
+            r#"
+load("@stdlib//linux.star", "directory", "file", "command")
+def main(host):
+    d = directory("{out}/" + host.name, mode = "0755")
+    conf = file("{out}/%s/app.conf" % host.name, content = "port = 80\n")
+    require(conf, d)
+    slow = command("slow", shell = "sleep 1; touch {out}/%s/slow" % host.name, creates = "{out}/%s/slow" % host.name)
+    require(slow, conf)
+    restart = handler("linux.exec::command", "restart app", shell = "echo restarted >> {out}/%s/restarts.log" % host.name)
+    notify(conf, restart)
+"#,
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut workers = Workers(
+        (0..3)
+            .map(|i| {
+                spawn(
+                    &p.root,
+                    &url,
+                    &["worker", "--queue", &nats.url(), "--concurrency", "4"],
+                    &dir.path().join(format!("worker{i}.log")),
+                )
+            })
+            .collect(),
+    );
+    let apply: Vec<String> = [
+        "apply",
+        "--yes",
+        "site.star",
+        "--on",
+        "role=test",
+        "--parallelism",
+        "12",
+        "--queue",
+        &nats.url(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let controller = {
+        let (root, url, apply) = (p.root.clone(), url.clone(), apply.clone());
+        std::thread::spawn(move || {
+            let args: Vec<&str> = apply.iter().map(String::as_str).collect();
+            froyo_at(&root, Some(&url), &args)
+        })
+    };
+    // Once a few hosts are done, kill the worker holding the most hosts in progress.
+    let store = PgStore::open(&url, &ns).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let (victim, held) = loop {
+        assert!(Instant::now() < deadline, "the run never got going");
+        if controller.is_finished() {
+            let r = controller.join().unwrap();
+            let logs: String = (0..3)
+                .map(|i| {
+                    std::fs::read_to_string(dir.path().join(format!("worker{i}.log")))
+                        .unwrap_or_default()
+                })
+                .collect();
+            panic!(
+                "the controller ended first: {}
+{}
+{logs}",
+                r.code, r.stderr
+            );
+        }
+        let claims = store
+            .runs(1)
+            .unwrap()
+            .first()
+            .map(|r| store.claims(r.id).unwrap())
+            .unwrap_or_default();
+        let done = claims.iter().filter(|c| c.status == "done").count();
+        let mut running: Vec<&str> = claims
+            .iter()
+            .filter(|c| c.status == "running")
+            .map(|c| c.worker.as_str())
+            .collect();
+        running.sort();
+        if done >= 6 && !running.is_empty() {
+            let busiest = *running
+                .iter()
+                .max_by_key(|w| running.iter().filter(|x| x == w).count())
+                .unwrap();
+            let held: Vec<String> = claims
+                .iter()
+                .filter(|c| c.status == "running" && c.worker == busiest)
+                .map(|c| c.target.clone())
+                .collect();
+            break (
+                busiest.rsplit(':').next().unwrap().parse::<u32>().unwrap(),
+                held,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &victim.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let first = controller.join().unwrap();
+    let took = started.elapsed();
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let run = last_run(&store);
+    let claims = store.claims(run).unwrap();
+    assert_eq!(claims.len(), 48);
+    assert!(claims.iter().all(|c| c.status == "done"), "{claims:#?}");
+    // The hosts the killed worker held were taken over by a later attempt (one may have
+    // finished in the instant before the kill).
+    let taken: Vec<_> = claims
+        .iter()
+        .filter(|c| held.contains(&c.target) && c.attempt >= 2)
+        .collect();
+    assert!(!taken.is_empty(), "{held:?} {claims:#?}");
+    assert!(
+        taken
+            .iter()
+            .all(|c| !c.worker.ends_with(&format!(":{victim}"))),
+        "{taken:#?}"
+    );
+    for n in &names {
+        assert_eq!(
+            std::fs::read_to_string(out.join(n).join("restarts.log")).unwrap(),
+            "restarted\n",
+            "{n}: the handler ran once"
+        );
+        assert!(store.pending(n).unwrap().is_empty(), "{n}");
+    }
+    let args: Vec<&str> = apply.iter().map(String::as_str).collect();
+    let second = froyo_at(&p.root, Some(&url), &args);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        summary_counts(&second.stderr).starts_with("Apply: 0 changed, 144 unchanged, 0 failed"),
+        "{}",
+        second.stderr
+    );
+    eprintln!("48 hosts, 3 workers (one killed): first run {took:?}");
+    for w in &mut workers.0 {
+        if w.id() != victim {
+            assert!(stop(w));
+        }
+    }
+}
