@@ -1,7 +1,9 @@
 //! The cluster profile's work queue on NATS JetStream, from synchronous code: one stream
-//! (`FROYO_WORK`, WorkQueue retention, file storage, subjects `froyo.work.>`) and one
-//! durable pull consumer (`workers`) shared by every worker, since a WorkQueue stream
-//! admits no overlapping consumers. A message is kept until acked; one not acked within
+//! (`FROYO_WORK`, WorkQueue retention, file storage, subjects `froyo.work.>`) and, per
+//! scope (a project's state namespace), one durable pull consumer (`workers_<scope>`,
+//! filtered on `froyo.work.<scope>.>`) shared by every worker of that project: a WorkQueue
+//! stream admits no overlapping consumers, and two projects on one server must never take
+//! each other's items. A message is kept until acked; one not acked within
 //! `ack_wait` is delivered again (to any worker) with its delivery count raised, which
 //! callers use as the attempt number that fences a stale worker. Publishing the same
 //! message id twice inside the duplicate window stores it once (`Nats-Msg-Id`).
@@ -19,8 +21,9 @@ use crate::pg::redact_url;
 use crate::rt::Rt;
 
 pub const STREAM: &str = "FROYO_WORK";
+/// Consumers are `workers_<scope>`.
 pub const CONSUMER: &str = "workers";
-/// Subjects are `froyo.work.<run>`.
+/// Subjects are `froyo.work.<scope>.<run>`.
 pub const SUBJECTS: &str = "froyo.work.>";
 
 /// The consumer's timing.
@@ -49,6 +52,8 @@ pub struct Queue {
     rt: Arc<Rt>,
     js: jetstream::Context,
     consumer: consumer::PullConsumer,
+    scope: String,
+    config: QueueConfig,
     shown: String,
 }
 
@@ -74,14 +79,25 @@ fn queue_err(shown: &str) -> impl Fn(String) -> Error + '_ {
 }
 
 impl Queue {
-    /// Connects to `url` (`nats://HOST:PORT`) and creates the stream and the consumer
-    /// when they do not exist yet.
-    pub fn connect(url: &str, config: QueueConfig) -> Result<Queue, Error> {
+    /// Connects to `url` (`nats://HOST:PORT`) and creates the stream and the consumer of
+    /// `scope` (a plain identifier: letters, digits, `_`) when they do not exist yet.
+    pub fn connect(url: &str, scope: &str, config: QueueConfig) -> Result<Queue, Error> {
         let shown = redact_url(url);
         let err = queue_err(&shown);
         if !url.starts_with("nats://") {
             return Err(err("it must start with nats://".into()));
         }
+        if scope.is_empty()
+            || !scope
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(err(format!("`{scope}` is not a plain scope name")));
+        }
+        let (consumer_name, filter) = (
+            format!("{CONSUMER}_{scope}"),
+            format!("froyo.work.{scope}.>"),
+        );
         let rt = Rt::new("froyo-nats").map_err(&err)?;
         let password = crate::pg::password_of(url);
         let url = url.to_owned();
@@ -106,9 +122,10 @@ impl Queue {
                     .map_err(|e| format!("stream {STREAM}: {e}"))?;
                 let consumer = stream
                     .get_or_create_consumer(
-                        CONSUMER,
+                        &consumer_name,
                         consumer::pull::Config {
-                            durable_name: Some(CONSUMER.into()),
+                            durable_name: Some(consumer_name.clone()),
+                            filter_subject: filter,
                             ack_policy: consumer::AckPolicy::Explicit,
                             ack_wait: config.ack_wait,
                             max_deliver: config.max_deliver,
@@ -116,7 +133,7 @@ impl Queue {
                         },
                     )
                     .await
-                    .map_err(|e| format!("consumer {CONSUMER}: {e}"))?;
+                    .map_err(|e| format!("consumer {consumer_name}: {e}"))?;
                 Ok::<_, String>((js, consumer))
             })
             .unwrap_or_else(|| Err("the connection task ended early".into()));
@@ -128,15 +145,26 @@ impl Queue {
             rt,
             js,
             consumer,
+            scope: scope.to_owned(),
+            config,
             shown: shown.clone(),
         })
     }
 
-    /// Publishes `payload` on `froyo.work.<suffix>` with message id `id`; waits for the
-    /// stream to store it.
+    /// The timing this connection was made with (the consumer keeps the timing it was
+    /// created with first).
+    pub fn config(&self) -> QueueConfig {
+        self.config
+    }
+
+    /// Publishes `payload` on `froyo.work.<scope>.<suffix>` with message id
+    /// `<scope>/<id>`; waits for the stream to store it.
     pub fn publish(&self, suffix: &str, id: &str, payload: Vec<u8>) -> Result<Published, Error> {
         let js = self.js.clone();
-        let (subject, id) = (format!("froyo.work.{suffix}"), id.to_owned());
+        let (subject, id) = (
+            format!("froyo.work.{}.{suffix}", self.scope),
+            format!("{}/{id}", self.scope),
+        );
         self.rt
             .block(async move {
                 let mut headers = async_nats::HeaderMap::new();
@@ -256,6 +284,11 @@ impl WorkItem {
         self.reply(jetstream::AckKind::Progress, false)
     }
 
+    /// Given up: never deliver it again.
+    pub fn term(self) -> Result<(), Error> {
+        self.reply(jetstream::AckKind::Term, false)
+    }
+
     /// Failed for now: deliver it again after `delay`.
     pub fn nak(self, delay: Duration) -> Result<(), Error> {
         self.reply(jetstream::AckKind::Nak(Some(delay)), false)
@@ -275,7 +308,9 @@ mod tests {
             ack_wait: Duration::from_secs(1),
             ..QueueConfig::default()
         };
-        let q = Queue::connect(&server.url(), config).unwrap();
+        let q = Queue::connect(&server.url(), "proj", config).unwrap();
+        // Another project's consumer on the same stream never sees these items.
+        let stranger = Queue::connect(&server.url(), "other", config).unwrap();
         let a = q.publish("1", "1/web", b"web".to_vec()).unwrap();
         assert!(!a.duplicate);
         let again = q.publish("1", "1/web", b"web".to_vec()).unwrap();
@@ -285,7 +320,7 @@ mod tests {
         assert_eq!(q.backlog().unwrap(), 2);
 
         // A second connection (another worker) shares the one consumer.
-        let other = Queue::connect(&server.url(), config).unwrap();
+        let other = Queue::connect(&server.url(), "proj", config).unwrap();
         let first = q.take(Duration::from_secs(2)).unwrap().unwrap();
         assert_eq!((first.payload.as_slice(), first.attempt), (&b"web"[..], 1));
         let second = other.take(Duration::from_secs(2)).unwrap().unwrap();
@@ -305,6 +340,7 @@ mod tests {
         assert_eq!(seen, [(b"db".to_vec(), 2), (b"web".to_vec(), 2)]);
         assert_eq!(q.backlog().unwrap(), 0);
         assert!(q.take(Duration::from_millis(200)).unwrap().is_none());
+        assert!(stranger.take(Duration::from_millis(200)).unwrap().is_none());
     }
 
     #[test]
@@ -312,6 +348,7 @@ mod tests {
         let port = crate::testing::free_port();
         let err = Queue::connect(
             &format!("nats://u:s3cret@127.0.0.1:{port}"),
+            "proj",
             QueueConfig::default(),
         )
         .unwrap_err();

@@ -67,11 +67,17 @@ impl Report {
 pub struct ApplyOptions {
     /// Resources applied at once on one host.
     pub per_host: usize,
+    /// Raised, resources not started yet are skipped (a worker whose claim on the host
+    /// was superseded: its successor applies them).
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { per_host: 4 }
+        ApplyOptions {
+            per_host: 4,
+            stop: None,
+        }
     }
 }
 
@@ -123,6 +129,7 @@ pub fn apply(
         sessions: Mutex::new(HashMap::new()),
         changed: Mutex::new(HashMap::new()),
         notified: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
+        pending_before: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
         results: Mutex::new(Vec::new()),
     };
     ctx.replay_pending();
@@ -182,6 +189,8 @@ struct Ctx<'a> {
     changed: Mutex<HashMap<(usize, String), bool>>,
     /// Handlers to run, per host index.
     notified: Mutex<Vec<BTreeSet<String>>>,
+    /// `(handler, notified_by)` pending per host when the run began.
+    pending_before: Mutex<Vec<BTreeSet<(String, String)>>>,
     results: Mutex<Vec<UnitResult>>,
 }
 
@@ -243,6 +252,7 @@ impl Ctx<'_> {
                     continue;
                 }
             };
+            Self::lock(&self.pending_before)[h] = pending.iter().cloned().collect();
             for (handler, by) in pending {
                 if host.units.iter().any(|u| u.handler && u.id == handler) {
                     self.event(
@@ -329,7 +339,7 @@ impl Ctx<'_> {
         // Handlers of this play, host by host in parallel, each host's in declaration order.
         let hosts: Vec<usize> = (0..plan.hosts.len()).collect();
         crate::plan::parallel_map(&hosts, self.engine.parallelism, |&h| {
-            self.run_handlers(h, play)
+            self.run_handlers(h, play, opts)
         });
     }
 
@@ -359,7 +369,16 @@ impl Ctx<'_> {
                     s = cv.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let outcome = self.run_unit(key.0, key.1);
+            let stopped = opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
+            let outcome = if stopped {
+                self.skip(key.0, key.1, "skipped: another worker took this host over");
+                Outcome::Skipped
+            } else {
+                self.run_unit(key.0, key.1)
+            };
             let mut s = Self::lock(lock);
             s.running_per_host[key.0] -= 1;
             s.running -= 1;
@@ -481,6 +500,33 @@ impl Ctx<'_> {
             "resource_started",
             json!({"resource_type": u.type_name, "location": u.location, "handler": u.handler}),
         );
+        // The handlers a change would notify are recorded as pending before the change is
+        // made, so a process killed between the change and its record leaves them pending
+        // for whoever applies the host next (the notification is at least once). Those
+        // this unit does not notify after all are withdrawn with its outcome.
+        let may_change = !(u.handler
+            || u.status == Status::Skipped
+            || (u.status == Status::Unchanged && !u.after_changes));
+        let intended: Vec<String> = if may_change {
+            let before = &Self::lock(&self.pending_before)[h];
+            u.notifies
+                .iter()
+                .filter(|(handler, on)| {
+                    on != "failure" && !before.contains(&(handler.clone(), u.id.clone()))
+                })
+                .map(|(handler, _)| handler.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for handler in &intended {
+            if let Err(e) = self
+                .store
+                .add_pending(&host.target, handler, &u.id, self.run)
+            {
+                tracing::warn!("cannot record the pending notification of {handler}: {e}");
+            }
+        }
         let t0 = Instant::now();
         let (done, record) = match self.execute(h, u) {
             Ok((changed, record, changes)) => (
@@ -537,6 +583,10 @@ impl Ctx<'_> {
             })
             .map(|(handler, _)| handler.clone())
             .collect();
+        let withdrawn: Vec<String> = intended
+            .into_iter()
+            .filter(|h| !notified.contains(h))
+            .collect();
         // The resource's new state and the notifications it sent are kept together (one
         // transaction), so a run that dies before a handler runs leaves it pending for the
         // next apply, and never keeps the change while losing the notification.
@@ -548,6 +598,7 @@ impl Ctx<'_> {
                 status,
                 record: record.as_ref(),
                 notified: &notified,
+                withdrawn: &withdrawn,
             },
         ) {
             tracing::warn!("cannot record {}: {e}", u.id);
@@ -565,11 +616,19 @@ impl Ctx<'_> {
         outcome
     }
 
-    fn run_handlers(&self, h: usize, play: &str) {
+    fn run_handlers(&self, h: usize, play: &str, opts: &ApplyOptions) {
         let host = self.host(h);
         for (i, u) in host.units.iter().enumerate() {
             if !u.handler || u.play != play {
                 continue;
+            }
+            // A superseded worker leaves its notifications pending for its successor.
+            if opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                return;
             }
             let notified = Self::lock(&self.notified)[h].remove(&u.id);
             if !notified {

@@ -13,6 +13,7 @@ mod apply;
 mod backup;
 mod check;
 mod completions;
+mod dev;
 mod doc;
 mod drift;
 mod events;
@@ -29,6 +30,7 @@ mod repl;
 mod run;
 mod secret;
 mod state;
+mod worker;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -110,6 +112,12 @@ enum Command {
     Man(man::ManArgs),
     /// A run's event stream from the state (NDJSON); `--follow` one in progress.
     Events(events::EventsArgs),
+    /// Apply hosts that `froyo apply --queue` published (the cluster profile), until
+    /// Ctrl-C.
+    Worker(worker::WorkerArgs),
+    /// The cluster profile on one machine: `froyo dev up [--workers N]` starts a local
+    /// nats-server and workers until Ctrl-C.
+    Dev(dev::DevArgs),
 }
 
 /// Options shared by commands that evaluate a playbook.
@@ -256,6 +264,8 @@ impl Command {
             Command::Agent(_) => "agent",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
+            Command::Worker(_) => "worker",
+            Command::Dev(_) => "dev",
         }
     }
 }
@@ -366,6 +376,8 @@ pub fn main() -> ExitCode {
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Events(a) => events::run(a),
+        Command::Worker(a) => worker::run(a),
+        Command::Dev(a) => dev::run(a),
     };
     // `ExitCode` has no `PartialEq`; its `Debug` form tells success from failure.
     let succeeded =

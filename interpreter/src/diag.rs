@@ -83,6 +83,12 @@ pub enum Code {
     /// Another `froyo` process holds the project's writer lock.
     #[serde(rename = "E-LOCKED")]
     Locked,
+    /// The work queue (NATS JetStream) cannot be reached or used.
+    #[serde(rename = "E-QUEUE")]
+    Queue,
+    /// A worker's write for a host that a later delivery claimed was refused.
+    #[serde(rename = "E-FENCED")]
+    Fenced,
     /// `froyo onboard ssh` or its rollback failed.
     #[serde(rename = "E-ONBOARD")]
     Onboard,
@@ -140,6 +146,8 @@ impl Code {
             Code::PolicyWarn => "W-POLICY",
             Code::State => "E-STATE",
             Code::Locked => "E-LOCKED",
+            Code::Queue => "E-QUEUE",
+            Code::Fenced => "E-FENCED",
             Code::Onboard => "E-ONBOARD",
             Code::Lint => "W-LINT",
             Code::UnguardedCmd => "W-UNGUARDED-CMD",
@@ -223,6 +231,12 @@ impl Code {
             }
             Code::Locked => {
                 "wait for the other run to finish; a lock whose process died is taken over automatically"
+            }
+            Code::Fenced => {
+                "the host went to another worker; raise [queue] ack_wait if this worker was only slow"
+            }
+            Code::Queue => {
+                "start `nats-server -js` and check the URL; the queue needs the state on PostgreSQL"
             }
             Code::Onboard => {
                 "see docs/onboarding.md; every step is idempotent, so onboarding again is safe"

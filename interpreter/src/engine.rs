@@ -40,6 +40,17 @@ impl Engine {
         parallelism: usize,
     ) -> Result<Engine, crate::Error> {
         let store = crate::state::open(&project)?;
+        Engine::with_store(project, inventory, runtime, parallelism, store)
+    }
+
+    /// An engine on a store opened already (a worker's, from `--state`).
+    pub fn with_store(
+        project: Project,
+        inventory: Inventory,
+        runtime: tokio::runtime::Handle,
+        parallelism: usize,
+        store: Arc<dyn crate::state::Store + Send + Sync>,
+    ) -> Result<Engine, crate::Error> {
         let masker = Masker::for_project(&project.root);
         let registry = Registry::for_project(&project)?;
         let mut providers = ProviderHost::for_project(&project, Limits::default())?;

@@ -66,6 +66,29 @@ pub enum Error {
         help: String,
     },
 
+    /// A worker's write for a host that a later delivery of the same work item claimed
+    /// (`apply --queue`): the stale worker stops and leaves the host to its successor.
+    #[error(
+        "attempt {attempt} at target `{target}` of run #{run} was superseded by attempt {latest}: its write is refused"
+    )]
+    #[diagnostic(
+        code("E-FENCED"),
+        help(
+            "this worker missed its heartbeat for longer than the queue's ack_wait, so the item went to another worker; nothing to do, or raise [queue] ack_wait"
+        )
+    )]
+    Fenced {
+        target: String,
+        run: i64,
+        attempt: i64,
+        latest: i64,
+    },
+
+    /// The work queue (`apply --queue`, `froyo worker`, `froyo dev up`) cannot be used.
+    #[error("{message}")]
+    #[diagnostic(code("E-QUEUE"), help("{help}"))]
+    Queue { message: String, help: String },
+
     /// Another process holds the project's writer lock.
     #[error("the project is locked by {holder}")]
     #[diagnostic(
@@ -162,6 +185,10 @@ impl Error {
             }
             Error::Policy { .. } => Diagnostic::new(Code::Policy, self.to_string()),
             Error::Locked { .. } => Diagnostic::new(Code::Locked, self.to_string()),
+            Error::Fenced { .. } => Diagnostic::new(Code::Fenced, self.to_string()),
+            Error::Queue { help, .. } => {
+                Diagnostic::new(Code::Queue, self.to_string()).help(help.clone())
+            }
             Error::Graphviz { .. } => Diagnostic::new(Code::Graphviz, self.to_string()),
             Error::Provider { help, .. } => {
                 Diagnostic::new(Code::Provider, self.to_string()).help(help.clone())

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod policy;
 pub mod project;
 pub mod provider_host;
+pub mod queue;
 pub mod schema;
 pub mod secrets;
 pub mod selector;

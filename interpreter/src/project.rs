@@ -25,6 +25,22 @@ pub struct Settings {
     /// Where the state lives (`crate::state::location`).
     #[serde(default)]
     pub state: StateSection,
+    /// The work queue of the cluster profile (`apply --queue`, `froyo worker`).
+    #[serde(default)]
+    pub queue: QueueSection,
+}
+
+/// `[queue]`: where `apply --queue` publishes and `froyo worker` takes work items.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    /// `nats://HOST:PORT` of a `nats-server -js` (`--queue` wins).
+    pub url: Option<String>,
+    /// How long a worker may hold an item without a heartbeat before it is given to
+    /// another worker (`30s`; read when the queue's consumer is first created).
+    pub ack_wait: Option<String>,
+    /// Deliveries of one item before its host counts as failed (default 5).
+    pub max_deliver: Option<i64>,
 }
 
 /// `[state]`: without `url` the state is `.froyo/state.db`.

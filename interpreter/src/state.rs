@@ -7,6 +7,7 @@
 //! them, where secrets are `$secret` references (never values), and [`redact`] drops the
 //! text of sensitive content before anything reaches the database.
 
+mod claims;
 mod copy;
 mod location;
 mod lock;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+pub use claims::{Claim, Claimed, Fence, FencedStore};
 pub use copy::{TableSum, postgres_to_sqlite, sqlite_to_postgres};
 pub use location::{Location, STATE_URL_ENV, location, namespace, open, open_existing};
 pub use lock::{LockGuard, LockHolder, hostname};
@@ -142,6 +144,10 @@ pub struct UnitRecord<'a> {
     pub record: Option<&'a ResourceRecord>,
     /// The handlers it notified.
     pub notified: &'a [String],
+    /// Handlers whose notification by this resource was recorded in advance (before its
+    /// operations ran, so a process killed in between still leaves it pending) and that
+    /// it did not notify after all: their rows are deleted.
+    pub withdrawn: &'a [String],
 }
 
 /// The durable state of a project. One writer at a time ([`Store::lock`]).
@@ -168,6 +174,8 @@ pub trait Store {
         for h in unit.notified {
             self.add_pending(unit.target, h, unit.resource, run)?;
         }
+        // Without a way to delete one notifier's row, a withdrawn intent stays pending:
+        // the handler runs once more than needed, never once less.
         Ok(())
     }
 

@@ -27,6 +27,7 @@ mod prov_pkg;
 mod prov_probes;
 mod prov_service;
 mod providers;
+mod queue;
 mod repl;
 mod robustness;
 mod schema;

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 pub struct Sshd {
     pub port: u16,
+    /// Every port it listens on (`port` first); one unless [`Sshd::start_ports`].
+    #[allow(dead_code)] // read by queue.rs only
+    pub ports: Vec<u16>,
     pub dir: PathBuf,
     /// The `TMPDIR` of every session on this server: where the runner is uploaded.
     pub tmp: PathBuf,
@@ -43,17 +46,24 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts sshd in `dir`, accepting the public key in `authorized_keys` for every user.
     pub fn start(dir: &Path, authorized_keys: &str) -> Sshd {
-        Sshd::start_with(dir, authorized_keys, false)
+        Sshd::start_with(dir, authorized_keys, false, 1)
+    }
+
+    /// One server listening on `n` loopback ports (at most 16: sshd's MAX_LISTEN_SOCKS),
+    /// so a test can have many targets for few processes.
+    #[allow(dead_code)] // used by queue.rs only
+    pub fn start_ports(dir: &Path, authorized_keys: &str, n: usize) -> Sshd {
+        Sshd::start_with(dir, authorized_keys, false, n.clamp(1, 16))
     }
 
     /// Like a stock server, for onboarding: reads the system's drop-ins first
     /// (`Include /etc/ssh/sshd_config.d/*.conf`, where a lock-down goes), accepts
     /// passwords, and users' own `~/.ssh/authorized_keys`.
     pub fn start_stock(dir: &Path) -> Sshd {
-        Sshd::start_with(dir, "", true)
+        Sshd::start_with(dir, "", true, 1)
     }
 
-    fn start_with(dir: &Path, authorized_keys: &str, stock: bool) -> Sshd {
+    fn start_with(dir: &Path, authorized_keys: &str, stock: bool, n: usize) -> Sshd {
         std::fs::create_dir_all(dir).unwrap();
         // sshd refuses to start without its privilege-separation directory.
         std::fs::create_dir_all("/run/sshd").unwrap();
@@ -67,7 +77,17 @@ impl Sshd {
         // A free port can be taken by a parallel test between our probe and sshd's bind;
         // then this sshd exits at once and we try another port.
         for _attempt in 0..10 {
-            let port = free_port();
+            let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+            let port = ports[0];
+            let mut listen: String = ports
+                .iter()
+                .map(|p| format!("ListenAddress 127.0.0.1:{p}\n"))
+                .collect();
+            if n > 1 {
+                // Many targets behind one server log in at once: sshd's default
+                // (`MaxStartups 10:30:100`) would reset some of them.
+                listen.push_str("MaxStartups 100:30:200\n");
+            }
             let config = dir.join("sshd_config");
             let auth = if stock {
                 // sshd keeps the first value it reads: the drop-ins come first.
@@ -81,7 +101,7 @@ impl Sshd {
             std::fs::write(
                 &config,
                 format!(
-                    "{auth}Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {dir}/sshd.pid\n\
+                    "{auth}{listen}HostKey {hk}\nPidFile {dir}/sshd.pid\n\
                      PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
                      UsePAM no\nStrictModes no\nLogLevel ERROR\n{setenv}",
                     hk = host_key.display(),
@@ -111,7 +131,10 @@ impl Sshd {
                 if child.try_wait().unwrap().is_some() {
                     break false;
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if ports
+                    .iter()
+                    .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+                {
                     std::thread::sleep(Duration::from_millis(50));
                     break child.try_wait().unwrap().is_none();
                 }
@@ -132,6 +155,7 @@ impl Sshd {
                 .to_owned();
             return Sshd {
                 port,
+                ports,
                 dir: dir.to_owned(),
                 tmp,
                 host_key_pub,

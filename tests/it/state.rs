@@ -253,6 +253,7 @@ fn resources_are_stored_without_sensitive_text() {
                 status: "ok",
                 record: Some(&other),
                 notified: &[],
+                withdrawn: &[],
             },
         )
         .unwrap();
@@ -338,6 +339,7 @@ fn a_change_and_its_notification_are_kept_together() {
             status: "ok",
             record: Some(&record),
             notified: &notified,
+            withdrawn: &[],
         };
         // A run that does not exist: the pending row's foreign key fails.
         let bad = froyo::state::RunId(run.0 + 1000);
@@ -349,6 +351,27 @@ fn a_change_and_its_notification_are_kept_together() {
         assert_eq!(
             s.pending("web").unwrap(),
             [("restart app".to_owned(), "conf".to_owned())]
+        );
+        // A notification recorded in advance by another resource and not sent after all is
+        // withdrawn with that resource's outcome; the one `conf` sent stays.
+        s.add_pending("web", "restart app", "unit", run).unwrap();
+        s.record_unit(
+            run,
+            &UnitRecord {
+                target: "web",
+                resource: "unit",
+                status: "ok",
+                record: None,
+                notified: &[],
+                withdrawn: &notified,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.pending("web").unwrap(),
+            [("restart app".to_owned(), "conf".to_owned())],
+            "{}",
+            b.name()
         );
     });
 }

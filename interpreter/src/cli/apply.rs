@@ -54,6 +54,11 @@ pub struct ApplyArgs {
     /// Evaluate only the project's policies, not the bundled ones.
     #[arg(long)]
     no_bundled_policies: bool,
+    /// Publish the plan's hosts on this work queue (`nats://HOST:PORT`, else
+    /// `FROYO_QUEUE_URL`, else `[queue] url`) for `froyo worker`s to apply, and follow
+    /// them; needs the state on PostgreSQL.
+    #[arg(long, value_name = "URL")]
+    queue: Option<String>,
 }
 
 pub fn run(args: &ApplyArgs) -> Result<ExitCode, Error> {
@@ -198,6 +203,15 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         }
         return Ok(ExitCode::from(1));
     }
+    // The cluster profile: refused before asking when the queue cannot work.
+    let queued = match crate::queue::settings(&engine.project, args.queue.as_deref())? {
+        Some(settings) => {
+            let state = crate::queue::shared_state(&engine.project, None)?;
+            let queue = crate::queue::connect(&settings, &state)?;
+            Some((state, queue, queue_inputs(engine, args)?))
+        }
+        None => None,
+    };
     // A saved plan is the reviewed artefact (`plan --out`, then `apply --plan`): applying
     // it is the confirmation, as with `terraform apply PLANFILE`.
     if !args.yes && args.plan.is_none() && !confirm()? {
@@ -261,16 +275,28 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         recorder.emit(e);
     }
     let started = std::time::Instant::now();
-    let report = crate::apply::apply(
-        engine,
-        store,
-        plan,
-        run,
-        &ApplyOptions {
-            per_host: args.per_host,
-        },
-        &observer,
-    );
+    let report = match &queued {
+        Some((state, queue, inputs)) => crate::queue::controller::publish_and_follow(
+            state,
+            queue,
+            plan,
+            run,
+            inputs,
+            &observer,
+            &|line| say!("{line}"),
+        )?,
+        None => crate::apply::apply(
+            engine,
+            store,
+            plan,
+            run,
+            &ApplyOptions {
+                per_host: args.per_host,
+                stop: None,
+            },
+            &observer,
+        ),
+    };
     observer.done();
     froyo_telemetry::metrics::global().phase("apply", started.elapsed());
     // Recorded before the run is finished: `froyo events --follow` stops at the status.
@@ -285,6 +311,35 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         froyo_telemetry::logs::message("INFO", "froyo::cli", &summary(&report));
     }
     Ok(ExitCode::from(if report.failed() { 1 } else { 0 }))
+}
+
+/// What the work items say besides the plan: the playbook and its inputs, named from the
+/// project root (a worker's copy of the project may live elsewhere).
+fn queue_inputs(
+    engine: &Engine,
+    args: &ApplyArgs,
+) -> Result<crate::queue::controller::Inputs, Error> {
+    let Some(file) = &args.file else {
+        return Err(Error::Usage(
+            "`--queue` applies a playbook, not a saved plan: workers evaluate the playbook themselves".into(),
+        ));
+    };
+    let rel = |p: &std::path::Path| -> Result<PathBuf, Error> {
+        let real = std::fs::canonicalize(p).map_err(|e| Error::Io {
+            path: p.to_owned(),
+            source: e,
+        })?;
+        real.strip_prefix(&engine.project.root)
+            .map(std::path::Path::to_path_buf)
+            .map_err(|_| Error::Usage(format!("`{}` is outside the project", p.display())))
+    };
+    Ok(crate::queue::controller::Inputs {
+        playbook: rel(file)?,
+        more: args.more.iter().map(|p| rel(p)).collect::<Result<_, _>>()?,
+        on: args.on.clone(),
+        vars: args.vars.clone(),
+        tags: args.tags.clone(),
+    })
 }
 
 /// Asks on the terminal; refuses when there is no one to ask.

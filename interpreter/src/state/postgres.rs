@@ -121,7 +121,44 @@ const MIGRATIONS: &[&str] = &[
         acquired_ms  BIGINT NOT NULL
     );
     "#,
+    // 2: the work queue's claims (`apply --queue`, `froyo worker`): one row per (run,
+    // host) published, the attempt that owns it (the JetStream delivery count of the
+    // latest claim), and how it ended. Writes of a worker carry its attempt and are
+    // refused once a later claim took the host (`state::fenced`).
+    r#"
+    CREATE TABLE work_claims (
+        run_id       BIGINT NOT NULL REFERENCES runs(id),
+        target       TEXT NOT NULL,
+        attempt      BIGINT NOT NULL,
+        worker       TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        updated_ms   BIGINT NOT NULL,
+        report       TEXT,
+        PRIMARY KEY (run_id, target)
+    );
+    "#,
 ];
+
+// Statements shared with the fenced writes of `state::claims`.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO events (run_id, ts_ms, target, resource, kind, data)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub(super) const SET_UNIT_STATUS: &str =
+    "UPDATE plan_units SET status = $1 WHERE run_id = $2 AND target = $3 AND resource = $4";
+pub(super) const PUT_RESOURCE: &str = "INSERT INTO resource_state
+     (target, resource, type_name, config, config_sha256, run_id, applied_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (target, resource) DO UPDATE SET type_name = $3, config = $4,
+         config_sha256 = $5, run_id = $6, applied_ms = $7";
+pub(super) const ADD_PENDING: &str =
+    "INSERT INTO pending_handlers (target, handler, notified_by, run_id)
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+pub(super) const WITHDRAW_PENDING: &str =
+    "DELETE FROM pending_handlers WHERE target = $1 AND handler = $2 AND notified_by = $3";
+pub(super) const CLEAR_PENDING: &str =
+    "DELETE FROM pending_handlers WHERE target = $1 AND handler = $2";
+pub(super) const REMOVE_RESOURCE: &str =
+    "DELETE FROM resource_state WHERE target = $1 AND resource = $2";
 
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -459,8 +496,7 @@ impl Store for PgStore {
         self.run(move |pool| async move {
             let c = pool.get().await?;
             c.execute(
-                "INSERT INTO events (run_id, ts_ms, target, resource, kind, data)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                INSERT_EVENT,
                 &[
                     &run.0,
                     &e.ts_ms,
@@ -559,11 +595,8 @@ impl Store for PgStore {
             (target.to_owned(), resource.to_owned(), status.to_owned());
         self.run(move |pool| async move {
             let c = pool.get().await?;
-            c.execute(
-                "UPDATE plan_units SET status = $1 WHERE run_id = $2 AND target = $3 AND resource = $4",
-                &[&status, &run.0, &target, &resource],
-            )
-            .await?;
+            c.execute(SET_UNIT_STATUS, &[&status, &run.0, &target, &resource])
+                .await?;
             Ok(())
         })
     }
@@ -604,11 +637,7 @@ impl Store for PgStore {
         let (target, resource) = (target.to_owned(), resource.to_owned());
         self.run(move |pool| async move {
             let c = pool.get().await?;
-            c.execute(
-                "DELETE FROM resource_state WHERE target = $1 AND resource = $2",
-                &[&target, &resource],
-            )
-            .await?;
+            c.execute(REMOVE_RESOURCE, &[&target, &resource]).await?;
             Ok(())
         })
     }
@@ -653,11 +682,7 @@ impl Store for PgStore {
         let (target, handler) = (target.to_owned(), handler.to_owned());
         self.run(move |pool| async move {
             let c = pool.get().await?;
-            c.execute(
-                "DELETE FROM pending_handlers WHERE target = $1 AND handler = $2",
-                &[&target, &handler],
-            )
-            .await?;
+            c.execute(CLEAR_PENDING, &[&target, &handler]).await?;
             Ok(())
         })
     }
@@ -685,19 +710,21 @@ impl Store for PgStore {
         );
         let record = u.record.cloned();
         let notified = u.notified.to_vec();
+        let withdrawn = u.withdrawn.to_vec();
         self.run(move |pool| async move {
             let mut c = pool.get().await?;
             let tx = c.transaction().await?;
             if let Some(r) = &record {
                 put_resource(&*tx, r).await?;
             }
-            tx.execute(
-                "UPDATE plan_units SET status = $1 WHERE run_id = $2 AND target = $3 AND resource = $4",
-                &[&status, &run.0, &target, &resource],
-            )
-            .await?;
+            tx.execute(SET_UNIT_STATUS, &[&status, &run.0, &target, &resource])
+                .await?;
             for handler in &notified {
                 add_pending(&*tx, &target, handler, &resource, run).await?;
+            }
+            for handler in &withdrawn {
+                tx.execute(WITHDRAW_PENDING, &[&target, handler, &resource])
+                    .await?;
             }
             tx.commit().await?;
             Ok(())
@@ -849,11 +876,7 @@ async fn put_resource(
 ) -> std::result::Result<(), Failure> {
     let config = super::redact(&r.config).to_string();
     c.execute(
-        "INSERT INTO resource_state
-         (target, resource, type_name, config, config_sha256, run_id, applied_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (target, resource) DO UPDATE SET type_name = $3, config = $4,
-             config_sha256 = $5, run_id = $6, applied_ms = $7",
+        PUT_RESOURCE,
         &[
             &r.target,
             &r.resource,
@@ -875,12 +898,8 @@ async fn add_pending(
     by: &str,
     run: RunId,
 ) -> std::result::Result<(), Failure> {
-    c.execute(
-        "INSERT INTO pending_handlers (target, handler, notified_by, run_id)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        &[&target, &handler, &by, &run.0],
-    )
-    .await?;
+    c.execute(ADD_PENDING, &[&target, &handler, &by, &run.0])
+        .await?;
     Ok(())
 }
 

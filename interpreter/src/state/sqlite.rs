@@ -466,6 +466,12 @@ impl Store for SqliteStore {
                     params![u.target, handler, u.resource, run.0],
                 )?;
             }
+            for handler in u.withdrawn {
+                tx.execute(
+                    "DELETE FROM pending_handlers WHERE target = ?1 AND handler = ?2 AND notified_by = ?3",
+                    params![u.target, handler, u.resource],
+                )?;
+            }
             tx.commit()
         })
     }
