@@ -131,7 +131,13 @@ pub fn inventory_toml(data: &[u8]) {
     match Inventory::parse(Path::new("inventory.toml"), text, &Map::new()) {
         Ok(inv) => {
             assert!(inv.targets.iter().any(|t| t.name == "local"));
-            for sel in ["all", "local", "role=web", "!local"] {
+            for sel in [
+                "*",
+                "local",
+                "role=web",
+                "!local",
+                "env in (prod,stage),name~web-*",
+            ] {
                 if let Ok(sel) = Selector::parse(sel) {
                     let _ = inv.select(&sel);
                 }
@@ -185,7 +191,7 @@ fn evaluate(file: &Path, text: &str) {
         registry: Registry::builtin(),
         file,
         more: &[],
-        on: Selector::parse("all").expect("the `all` selector"),
+        on: Selector::default(),
         facts: None,
     };
     let out = evaluate_source(&req, Some(text.to_owned()));
