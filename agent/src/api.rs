@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tiny_http::{Header, Method, Request, Response, Server};
+use tiny_http::{Header, Request, Response, Server};
 
 use crate::agent::{Agent, PlanSource};
 use crate::error::AgentError;
@@ -77,14 +77,22 @@ fn error(e: &AgentError) -> Response<std::io::Cursor<Vec<u8>>> {
 }
 
 fn authorized(req: &Request, token: Option<&str>) -> bool {
+    let given = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str());
+    bearer_matches(given, token)
+}
+
+/// Whether the `Authorization` header value `given` carries `token` (any request
+/// passes when the agent has no token); compared in constant time.
+pub fn bearer_matches(given: Option<&str>, token: Option<&str>) -> bool {
     let Some(token) = token else {
         return true;
     };
     let want = format!("Bearer {token}");
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .is_some_and(|h| constant_eq(h.value.as_str().as_bytes(), want.as_bytes()))
+    given.is_some_and(|g| constant_eq(g.as_bytes(), want.as_bytes()))
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
@@ -98,18 +106,72 @@ fn query_flag(query: &str, name: &str) -> bool {
     })
 }
 
+/// What a request asks for, from its method and URL alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Metrics,
+    Components,
+    PlanStatus,
+    PlanGraph,
+    Apply,
+    StopPlan,
+    StopComponent(String),
+    RestartComponent(String),
+    /// No such route; the message names what was asked.
+    NotFound(String),
+}
+
+/// A routed request: where it goes, whether `?dry=` asked for a dry run, and whether
+/// it needs the bearer token (every route but `/healthz`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    pub route: Route,
+    pub dry: bool,
+    pub needs_token: bool,
+}
+
+/// Routes a request by its method (`GET`, `POST`, …) and URL (path and query).
+pub fn route(method: &str, url: &str) -> Routed {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let route = match (method, path) {
+        ("GET", "/healthz") => Route::Health,
+        ("GET", "/metrics") => Route::Metrics,
+        ("GET", "/v1/components") => Route::Components,
+        ("GET", "/v1/plan/status") => Route::PlanStatus,
+        ("GET", "/v1/plan/graph") => Route::PlanGraph,
+        ("POST", "/v1/plan/apply") => Route::Apply,
+        ("POST", "/v1/plan/stop") => Route::StopPlan,
+        ("POST", p) if p.starts_with("/v1/components/") => {
+            let rest = &p["/v1/components/".len()..];
+            match rest.rsplit_once(':') {
+                Some((name, "stop")) => Route::StopComponent(name.to_owned()),
+                Some((name, "restart")) => Route::RestartComponent(name.to_owned()),
+                _ => Route::NotFound(format!("no route POST {p}")),
+            }
+        }
+        _ => Route::NotFound(format!("no route {method} {path}")),
+    };
+    Routed {
+        route,
+        dry: query_flag(query, "dry"),
+        needs_token: path != "/healthz",
+    }
+}
+
 fn handle(agent: &Arc<Agent>, token: Option<&str>, mut req: Request) {
     let url = req.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let method = req.method().clone();
+    let routed = route(method.as_str(), &url);
+    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
     let _span = tracing::debug_span!("http", %method, path).entered();
-    if path != "/healthz" && !authorized(&req, token) {
+    if routed.needs_token && !authorized(&req, token) {
         let _ = req.respond(json(401, &serde_json::json!({"error": {"code": "E-AGENT-API", "message": "missing or wrong bearer token", "hint": "send `Authorization: Bearer <token>`; the token is api.token in the agent's data dir"}})));
         return;
     }
-    let dry = query_flag(query, "dry");
-    let resp = match (&method, path) {
-        (Method::Get, "/healthz") => json(
+    let dry = routed.dry;
+    let resp = match routed.route {
+        Route::Health => json(
             200,
             &serde_json::json!({
                 "status": "ok",
@@ -118,15 +180,13 @@ fn handle(agent: &Arc<Agent>, token: Option<&str>, mut req: Request) {
                 "planStatus": agent.status_str(),
             }),
         ),
-        (Method::Get, "/metrics") => {
-            Response::from_data(crate::metrics::render(agent).into_bytes())
-                .with_status_code(200)
-                .with_header(header("Content-Type", "text/plain; version=0.0.4"))
-        }
-        (Method::Get, "/v1/components") => json(200, &serde_json::json!(agent.components())),
-        (Method::Get, "/v1/plan/status") => json(200, &agent.plan_status()),
-        (Method::Get, "/v1/plan/graph") => json(200, &agent.graph()),
-        (Method::Post, "/v1/plan/apply") => match read_body(&mut req) {
+        Route::Metrics => Response::from_data(crate::metrics::render(agent).into_bytes())
+            .with_status_code(200)
+            .with_header(header("Content-Type", "text/plain; version=0.0.4")),
+        Route::Components => json(200, &serde_json::json!(agent.components())),
+        Route::PlanStatus => json(200, &agent.plan_status()),
+        Route::PlanGraph => json(200, &agent.graph()),
+        Route::Apply => match read_body(&mut req) {
             Err(e) => error(&e),
             Ok(body) => match apply_request(agent, &req, &body, dry) {
                 Ok(report) => {
@@ -140,28 +200,22 @@ fn handle(agent: &Arc<Agent>, token: Option<&str>, mut req: Request) {
                 Err(e) => error(&e),
             },
         },
-        (Method::Post, "/v1/plan/stop") => match agent.stop_plan() {
+        Route::StopPlan => match agent.stop_plan() {
             Ok(order) => json(
                 200,
                 &serde_json::json!({"status": "stopped", "stopOrder": order}),
             ),
             Err(e) => error(&e),
         },
-        (Method::Post, p) if p.starts_with("/v1/components/") => {
-            let rest = &p["/v1/components/".len()..];
-            match rest.rsplit_once(':') {
-                Some((name, "stop")) => match agent.stop_component(name, dry) {
-                    Ok(v) => json(200, &v),
-                    Err(e) => error(&e),
-                },
-                Some((name, "restart")) => match agent.restart_component(name, dry) {
-                    Ok(v) => json(200, &v),
-                    Err(e) => error(&e),
-                },
-                _ => error(&AgentError::NotFound(format!("no route POST {p}"))),
-            }
-        }
-        _ => error(&AgentError::NotFound(format!("no route {method} {path}"))),
+        Route::StopComponent(name) => match agent.stop_component(&name, dry) {
+            Ok(v) => json(200, &v),
+            Err(e) => error(&e),
+        },
+        Route::RestartComponent(name) => match agent.restart_component(&name, dry) {
+            Ok(v) => json(200, &v),
+            Err(e) => error(&e),
+        },
+        Route::NotFound(message) => error(&AgentError::NotFound(message)),
     };
     let _ = req.respond(resp);
 }
@@ -178,6 +232,41 @@ fn read_body(req: &mut Request) -> Result<Vec<u8>, AgentError> {
     Ok(body)
 }
 
+/// The body of `POST /v1/plan/apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyBody {
+    /// `{"planPath": "...", "dry": bool}`: apply the plan file at that path.
+    Path { plan_path: PathBuf, dry: bool },
+    /// A TOML plan (not parsed yet: the agent saves it, then reads it as a file).
+    Toml(String),
+}
+
+/// Reads the body of an apply request: JSON when `json_type` (a JSON `Content-Type`) or
+/// when it starts with `{`, else the UTF-8 text of a TOML plan.
+pub fn apply_body(json_type: bool, body: &[u8]) -> Result<ApplyBody, AgentError> {
+    if json_type || body.first() == Some(&b'{') {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct Wire {
+            plan_path: String,
+            #[serde(default)]
+            dry: bool,
+        }
+        let b: Wire = serde_json::from_slice(body).map_err(|e| {
+            AgentError::Usage(format!(
+                "bad apply request: {e} (want {{\"planPath\": \"…\", \"dry\": false}})"
+            ))
+        })?;
+        return Ok(ApplyBody::Path {
+            plan_path: PathBuf::from(b.plan_path),
+            dry: b.dry,
+        });
+    }
+    let text =
+        std::str::from_utf8(body).map_err(|_| AgentError::Usage("the plan is not UTF-8".into()))?;
+    Ok(ApplyBody::Toml(text.to_owned()))
+}
+
 /// `{"planPath": "...", "dry": bool}`, or a TOML plan (Keystone's upload), which is
 /// saved under `plans/` in the data dir and applied from there.
 fn apply_request(
@@ -186,31 +275,16 @@ fn apply_request(
     body: &[u8],
     dry_query: bool,
 ) -> Result<crate::agent::ApplyReport, AgentError> {
-    let is_json = req
+    let json_type = req
         .headers()
         .iter()
-        .any(|h| h.field.equiv("Content-Type") && h.value.as_str().contains("json"))
-        || body.first() == Some(&b'{');
-    if is_json {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        struct ApplyBody {
-            plan_path: String,
-            #[serde(default)]
-            dry: bool,
+        .any(|h| h.field.equiv("Content-Type") && h.value.as_str().contains("json"));
+    let text = match apply_body(json_type, body)? {
+        ApplyBody::Path { plan_path, dry } => {
+            return agent.apply(PlanSource::File(plan_path), dry || dry_query);
         }
-        let b: ApplyBody = serde_json::from_slice(body).map_err(|e| {
-            AgentError::Usage(format!(
-                "bad apply request: {e} (want {{\"planPath\": \"…\", \"dry\": false}})"
-            ))
-        })?;
-        return agent.apply(
-            PlanSource::File(PathBuf::from(b.plan_path)),
-            b.dry || dry_query,
-        );
-    }
-    let text =
-        std::str::from_utf8(body).map_err(|_| AgentError::Usage("the plan is not UTF-8".into()))?;
+        ApplyBody::Toml(text) => text,
+    };
     let dir = agent.layout.root.join("plans");
     std::fs::create_dir_all(&dir).map_err(|e| AgentError::io(&dir, e))?;
     let path = dir.join("uploaded.toml");

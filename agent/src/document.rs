@@ -79,6 +79,11 @@ pub fn check(
         .verify_bytes(bytes, sig)
         .map_err(|m| refuse("signature", m))?;
     let sha = froyo_runner::encoding::sha256_hex(bytes);
+    judge(read(bytes)?, sha, seen, now)
+}
+
+/// Reads the bytes of a document whose signature checked out: JSON of [`FORMAT`].
+pub fn read(bytes: &[u8]) -> Result<Document, Refusal> {
     let doc: Document = serde_json::from_slice(bytes)
         .map_err(|e| refuse("format", format!("not a desired-state document: {e}")))?;
     if doc.format != FORMAT {
@@ -87,7 +92,7 @@ pub fn check(
             format!("format `{}`, this agent reads `{FORMAT}`", doc.format),
         ));
     }
-    judge(doc, sha, seen, now)
+    Ok(doc)
 }
 
 /// The policy on sequences and time, for a document whose signature checked out.

@@ -272,6 +272,29 @@ enum Frame {
     },
 }
 
+/// Aliases may copy at most this much in all (a node counts 1, a scalar also its bytes):
+/// each alias is a deep copy here, so a YAML bomb (anchors whose lists repeat the
+/// previous anchor) would otherwise double the memory at every level.
+pub const MAX_ALIAS_COPY: usize = 1_000_000;
+
+/// Collections nest at most this deep (dropping and converting a tree recurse).
+pub const MAX_DEPTH: usize = 256;
+
+/// What an alias of `node` copies, as [`MAX_ALIAS_COPY`] counts it.
+fn weight(node: &Node) -> usize {
+    match &node.value {
+        Value::Str(s) => 1 + s.len(),
+        Value::Seq(items) => 1 + items.iter().map(weight).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| weight(k) + weight(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
 /// Parses the first document of `source` (`file` names it in errors). An empty file is
 /// `Null`.
 pub fn parse(source: &str, file: &str) -> Result<Node, ImportError> {
@@ -279,6 +302,7 @@ pub fn parse(source: &str, file: &str) -> Result<Node, ImportError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut root: Option<Node> = None;
+    let mut copied = 0usize;
     let err = |line: usize, col: usize, message: String| ImportError::Yaml {
         file: file.to_owned(),
         line,
@@ -307,7 +331,19 @@ pub fn parse(source: &str, file: &str) -> Result<Node, ImportError> {
                 None
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => Some((n.clone(), false)),
+                Some(n) => {
+                    copied = copied.saturating_add(weight(n));
+                    if copied > MAX_ALIAS_COPY {
+                        return Err(err(
+                            line,
+                            col,
+                            format!(
+                                "the aliases up to here copy more than {MAX_ALIAS_COPY} nodes and bytes (a YAML bomb?)"
+                            ),
+                        ));
+                    }
+                    Some((n.clone(), false))
+                }
                 None => return Err(err(line, col, "an alias to an unknown anchor".into())),
             },
             Event::Scalar(text, style, anchor, tag) => {
@@ -322,6 +358,13 @@ pub fn parse(source: &str, file: &str) -> Result<Node, ImportError> {
                     anchors.insert(anchor, node.clone());
                 }
                 Some((node, merge))
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if stack.len() >= MAX_DEPTH => {
+                return Err(err(
+                    line,
+                    col,
+                    format!("lists and mappings nest deeper than {MAX_DEPTH} levels"),
+                ));
             }
             Event::SequenceStart(anchor, _) => {
                 stack.push(Frame::Seq {
@@ -442,10 +485,47 @@ pub fn parse(source: &str, file: &str) -> Result<Node, ImportError> {
 mod tests {
     use super::*;
 
-    /// The research note's scalar table (§5) and more, against Ansible's own loader:
-    /// `tests/ansible/yaml_table.json` was recorded by `tests/ansible/yaml_table.py`
-    /// (ansible-core 2.19.14, PyYAML 6.0.4). Dates are the one deliberate difference:
-    /// Ansible makes a `datetime.date`, we keep the text (which is what it renders as).
+    /// Seen while writing the `ansible_yaml` fuzz target (each alias is a deep copy; its
+    /// corpus keeps `regress-bomb.yml`): nine levels of ten aliases would copy 10⁹ nodes.
+    #[test]
+    fn a_yaml_bomb_is_refused_before_it_takes_the_memory() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = parse(&doc, "bomb.yml").unwrap_err().to_string();
+        assert!(e.contains("YAML bomb"), "{e}");
+        // A few aliases, as playbooks use them, still parse.
+        let ok = parse(
+            "base: &b {user: root}\nweb: {<<: *b, port: 80}\ndb: *b\n",
+            "ok.yml",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.get("db").unwrap().get("user").unwrap().as_str(),
+            Some("root")
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        // Block nesting reaches our limit; saphyr-parser refuses deep flow nesting itself.
+        let mut block = String::new();
+        for i in 0..=MAX_DEPTH {
+            block.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+        }
+        block.push_str(&format!("{}x: 1\n", " ".repeat(MAX_DEPTH + 1)));
+        let e = parse(&block, "deep.yml").unwrap_err().to_string();
+        assert!(e.contains("deeper than"), "{e}");
+        let flow = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(parse(&flow, "flow.yml").is_err());
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&fine, "fine.yml").is_ok());
+    }
+
     #[test]
     fn scalars_resolve_like_ansible() {
         let table: serde_json::Value =

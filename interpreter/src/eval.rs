@@ -63,6 +63,27 @@ pub fn globals() -> &'static Globals {
     GLOBALS.get_or_init(|| globals_builder().build())
 }
 
+/// The default of `[defaults] eval_max_ticks`.
+pub const EVAL_MAX_TICKS: u64 = 1_000_000_000;
+/// The default of `[defaults] eval_max_heap_mb`.
+pub const EVAL_MAX_HEAP_MB: u64 = 2048;
+
+/// Bounds one evaluation by the project's limits (`[defaults] eval_max_ticks`,
+/// `eval_max_heap_mb`): a playbook that loops or allocates without end stops with
+/// `E-EVAL` instead of taking the machine. starlark checks both every 1,000 ticks, so a
+/// single huge allocation (`"x" * 10**9`) is seen only after it is made.
+pub(crate) fn set_limits(eval: &mut Evaluator, project: &Project) {
+    let d = &project.settings.defaults;
+    let ticks = d.eval_max_ticks.unwrap_or(EVAL_MAX_TICKS).max(1);
+    let heap = d
+        .eval_max_heap_mb
+        .unwrap_or(EVAL_MAX_HEAP_MB)
+        .clamp(1, usize::MAX as u64 >> 20) as usize;
+    // Both fail only when set twice or to zero, which cannot happen on a new evaluator.
+    let _ = eval.set_max_tick_count(ticks);
+    let _ = eval.set_max_heap_size(heap << 20);
+}
+
 /// Starlark's extensions a playbook gets, plus the core built-ins; the REPL adds its own.
 fn globals_builder() -> GlobalsBuilder {
     GlobalsBuilder::extended_by(&[
@@ -265,6 +286,7 @@ pub fn evaluate_source(req: &EvalRequest, source: Option<String>) -> Evaluated {
         let loader = loader::Loader::new(&ctx, globals, &prints);
         let new_eval = |module| {
             let mut eval = Evaluator::new(module);
+            set_limits(&mut eval, req.project);
             eval.set_loader(&loader);
             eval.set_print_handler(&prints);
             eval.extra = Some(&ctx);

@@ -39,6 +39,31 @@ pub struct Plan {
     pub dot: String,
 }
 
+impl Plan {
+    /// Reads a saved plan (`plan --out`, the text of the file `path` for `apply --plan`):
+    /// JSON of this [`PLAN_VERSION`], without errors. Changes nothing.
+    pub fn from_saved(path: &std::path::Path, text: &str) -> Result<Plan, crate::Error> {
+        use crate::Error;
+        let saved: Plan = serde_json::from_str(text)
+            .map_err(|e| Error::Usage(format!("{}: not a froyo plan: {e}", path.display())))?;
+        if saved.version != PLAN_VERSION {
+            return Err(Error::Usage(format!(
+                "{}: plan format version {} is not supported (this froyo writes {})",
+                path.display(),
+                saved.version,
+                PLAN_VERSION
+            )));
+        }
+        if saved.has_errors() {
+            return Err(Error::Usage(format!(
+                "{}: the plan has errors; fix them and plan again",
+                path.display()
+            )));
+        }
+        Ok(saved)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostPlan {
     pub target: String,

@@ -71,6 +71,11 @@ pub struct DefaultsSection {
     pub on: Option<String>,
     /// Seconds facts stay cached in the state between runs (0: gather every run).
     pub facts_ttl: Option<u64>,
+    /// The most Starlark ticks (function calls and loop iterations) one evaluation
+    /// (the top level, a `load()`ed module, a play body) may take; default 1,000,000,000.
+    pub eval_max_ticks: Option<u64>,
+    /// The most heap, in MiB, one evaluation may hold; default 2048.
+    pub eval_max_heap_mb: Option<u64>,
 }
 
 /// `[[providers]] path = "…" sha256 = "…"`: a provider directory beside the built-in ones
@@ -119,6 +124,13 @@ pub struct Project {
     pub settings: Settings,
 }
 
+impl Settings {
+    /// Parses the text of `froyo.toml` (`display` names it in errors).
+    pub fn parse(display: &Path, text: &str) -> Result<Settings, Error> {
+        toml::from_str(text).map_err(|e| Error::toml(display, text, &e))
+    }
+}
+
 impl Project {
     /// Finds the project of `playbook` (a `.star` or `.cue` file, or a directory of `.cue` files).
     pub fn discover(playbook: &Path) -> Result<Project, Error> {
@@ -159,8 +171,7 @@ impl Project {
                 path: path.clone(),
                 source: e,
             })?;
-            toml::from_str(&text)
-                .map_err(|e| Error::toml(&display_path(&root, &path), &text, &e))?
+            Settings::parse(&display_path(&root, &path), &text)?
         } else {
             Settings::default()
         };

@@ -14,7 +14,7 @@ pub use ssh::{Auth, HostKey};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use session::{CallError, Session};
+pub use session::{CallError, FrameLine, MAX_FRAME, Routed, Session, read_frame, route};
 
 use crate::diag::{Code, Diagnostic};
 use crate::inventory::Target;

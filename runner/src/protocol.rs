@@ -194,6 +194,19 @@ mod tests {
         }
     }
 
+    /// Found by the `runner_frames` fuzz target
+    /// (`fuzz/corpus/runner_frames/regress-float-roundtrip`): without serde_json's
+    /// `float_roundtrip` this number read as one double and its re-encoding as another.
+    #[test]
+    fn numbers_survive_a_decode_encode_round_trip() {
+        let wire =
+            r#"{"type":"cmd","id":1,"op":"exec","args":{"timeout_ms":100184463720368547758075}}"#;
+        let frame: ControllerFrame = serde_json::from_str(wire).unwrap();
+        let again = serde_json::to_string(&frame).unwrap();
+        let back: ControllerFrame = serde_json::from_str(&again).unwrap();
+        assert_eq!(back, frame, "{again}");
+    }
+
     #[test]
     fn controller_frames_parse_and_reject() {
         check_controller(

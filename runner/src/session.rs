@@ -235,6 +235,29 @@ fn main_loop(
 /// Splits `input` into lines of at most [`MAX_LINE`] bytes without ever holding more
 /// than that in memory.
 fn read_lines<R: Read>(input: R, tx: &SyncSender<Input>) {
+    split_lines(input, MAX_LINE, |line| {
+        let msg = match line {
+            Some(Line::Complete(l)) => Input::Line(l),
+            Some(Line::TooLong) => Input::TooLong,
+            None => Input::Eof,
+        };
+        tx.send(msg).is_ok()
+    });
+}
+
+/// One line from [`split_lines`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line without its newline (the last one may lack one).
+    Complete(Vec<u8>),
+    /// A line longer than the limit; its bytes were dropped as they arrived.
+    TooLong,
+}
+
+/// Splits `input` into lines of at most `max` bytes, never holding more than `max`
+/// bytes of one line; calls `each` with every line and finally with `None` (end of
+/// input, or a read error). Stops early when `each` returns false.
+pub fn split_lines<R: Read>(input: R, max: usize, mut each: impl FnMut(Option<Line>) -> bool) {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::new();
     let mut too_long = false;
@@ -249,11 +272,13 @@ fn read_lines<R: Read>(input: R, tx: &SyncSender<Input>) {
         };
         if buf.is_empty() {
             if too_long {
-                let _ = tx.send(Input::TooLong);
-            } else if !line.is_empty() {
-                let _ = tx.send(Input::Line(line));
+                if !each(Some(Line::TooLong)) {
+                    return;
+                }
+            } else if !line.is_empty() && !each(Some(Line::Complete(line))) {
+                return;
             }
-            let _ = tx.send(Input::Eof);
+            each(None);
             return;
         }
         let (chunk, used, complete) = match buf.iter().position(|&b| b == b'\n') {
@@ -261,7 +286,7 @@ fn read_lines<R: Read>(input: R, tx: &SyncSender<Input>) {
             None => (buf, buf.len(), false),
         };
         if !too_long {
-            if line.len() + chunk.len() > MAX_LINE {
+            if line.len() + chunk.len() > max {
                 too_long = true;
                 line = Vec::new();
             } else {
@@ -271,12 +296,12 @@ fn read_lines<R: Read>(input: R, tx: &SyncSender<Input>) {
         reader.consume(used);
         if complete {
             let msg = if too_long {
-                Input::TooLong
+                Line::TooLong
             } else {
-                Input::Line(std::mem::take(&mut line))
+                Line::Complete(std::mem::take(&mut line))
             };
             too_long = false;
-            if tx.send(msg).is_err() {
+            if !each(Some(msg)) {
                 return;
             }
         }
@@ -291,34 +316,53 @@ fn bad_frame(shared: &Shared, id: u64, why: &str) {
     }));
 }
 
-/// Handles one input line; returns true for an `exit` frame. Blank lines are ignored.
-fn handle_line(shared: &Arc<Shared>, line: &[u8], max_in_flight: usize) -> bool {
+/// What one input line from the controller is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// Only whitespace: ignored.
+    Blank,
+    /// An `exit` frame.
+    Exit,
+    /// A command to run (its id is not 0).
+    Cmd(Cmd),
+    /// Not a valid frame: answered with a `bad frame` error under `id` (0 when the
+    /// line names no command).
+    Bad { id: u64, why: String },
+}
+
+/// Decodes one input line (without its newline); runs nothing.
+pub fn decode_line(line: &[u8]) -> Decoded {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return false;
+        return Decoded::Blank;
     }
+    let bad = |id: u64, why: String| Decoded::Bad { id, why };
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
-        Err(e) => {
-            bad_frame(shared, 0, &e.to_string());
-            return false;
-        }
+        Err(e) => return bad(0, e.to_string()),
     };
     // serde would also read internally tagged enums from arrays (`["exit"]`); the
     // protocol has objects only.
     if !value.is_object() {
-        bad_frame(shared, 0, "expected a JSON object");
-        return false;
+        return bad(0, "expected a JSON object".into());
     }
     // A frame that names its command gets its error under that id, so the
     // controller's waiter for it is not left hanging.
     let id = value.get("id").and_then(Value::as_u64).unwrap_or(0);
     match serde_json::from_value::<ControllerFrame>(value) {
-        Err(e) => bad_frame(shared, id, &e.to_string()),
-        Ok(ControllerFrame::Exit) => return true,
-        Ok(ControllerFrame::Cmd(cmd)) if cmd.id == 0 => {
-            bad_frame(shared, 0, "command id 0 is reserved")
-        }
-        Ok(ControllerFrame::Cmd(cmd)) => start_command(shared, cmd, max_in_flight),
+        Err(e) => bad(id, e.to_string()),
+        Ok(ControllerFrame::Exit) => Decoded::Exit,
+        Ok(ControllerFrame::Cmd(cmd)) if cmd.id == 0 => bad(0, "command id 0 is reserved".into()),
+        Ok(ControllerFrame::Cmd(cmd)) => Decoded::Cmd(cmd),
+    }
+}
+
+/// Handles one input line; returns true for an `exit` frame. Blank lines are ignored.
+fn handle_line(shared: &Arc<Shared>, line: &[u8], max_in_flight: usize) -> bool {
+    match decode_line(line) {
+        Decoded::Blank => {}
+        Decoded::Exit => return true,
+        Decoded::Bad { id, why } => bad_frame(shared, id, &why),
+        Decoded::Cmd(cmd) => start_command(shared, cmd, max_in_flight),
     }
     false
 }

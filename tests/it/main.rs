@@ -13,6 +13,7 @@ mod engine;
 mod examples;
 mod format;
 mod front_door;
+mod fuzz_corpus;
 mod import;
 mod import_diff;
 mod lsp;

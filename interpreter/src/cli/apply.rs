@@ -108,22 +108,7 @@ fn replan_saved(
         path: path.to_owned(),
         source: e,
     })?;
-    let saved: Plan = serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{}: not a froyo plan: {e}", path.display())))?;
-    if saved.version != crate::plan::PLAN_VERSION {
-        return Err(Error::Usage(format!(
-            "{}: plan format version {} is not supported (this froyo writes {})",
-            path.display(),
-            saved.version,
-            crate::plan::PLAN_VERSION
-        )));
-    }
-    if saved.has_errors() {
-        return Err(Error::Usage(format!(
-            "{}: the plan has errors; fix them and plan again",
-            path.display()
-        )));
-    }
+    let saved = Plan::from_saved(path, &text)?;
     let cwd = std::env::current_dir().map_err(|e| Error::Io {
         path: ".".into(),
         source: e,

@@ -133,6 +133,7 @@ impl FileLoader for Loader<'_> {
         let result = Module::with_temp_heap(|module| -> starlark::Result<FrozenModule> {
             {
                 let mut eval = Evaluator::new(&module);
+                super::set_limits(&mut eval, &self.ctx.project);
                 eval.set_loader(self);
                 eval.set_print_handler(self.prints);
                 eval.extra = Some(self.ctx);

@@ -4,7 +4,9 @@
 //! Transport-agnostic: it takes the runner's stdout and stdin as async streams, whether
 //! they are a local child's pipes or an SSH channel. When the stream ends (the runner
 //! died, the connection dropped) every pending command fails with a clear error at once,
-//! so nothing hangs.
+//! so nothing hangs. A frame is at most [`MAX_FRAME`] bytes: a longer line from the
+//! target (a compromised host, a runner gone wrong) ends the session instead of growing
+//! the controller's memory, and a line that is not a frame is logged and skipped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,16 +15,86 @@ use std::time::Duration;
 
 use froyo_runner::protocol::{Cmd, ControllerFrame, ErrorClass, Ready, RunnerFrame};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, oneshot};
 
 use super::TargetError;
+
+/// The longest line the controller reads from a runner: the runner's own limit
+/// (a 16 MiB `file.read` in base64 is about 22 MiB).
+pub const MAX_FRAME: usize = froyo_runner::session::MAX_LINE;
+
+/// One line read from a runner by [`read_frame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameLine {
+    /// A complete line, without its newline (the last line may lack one).
+    Line(Vec<u8>),
+    /// More than the limit arrived before a newline; nothing more was buffered.
+    TooLong,
+}
+
+/// Reads the next line of at most `max` bytes from `reader`, holding no more than
+/// `max` bytes however long the line is; `None` at the end of the stream.
+pub async fn read_frame<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<FrameLine>> {
+    let mut line = Vec::new();
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok((!line.is_empty()).then_some(FrameLine::Line(line)));
+        }
+        let (chunk, used, complete) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if line.len() + chunk.len() > max {
+            return Ok(Some(FrameLine::TooLong));
+        }
+        line.extend_from_slice(chunk);
+        reader.consume(used);
+        if complete {
+            return Ok(Some(FrameLine::Line(line)));
+        }
+    }
+}
+
+/// What the dispatcher does with one line from the runner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routed {
+    /// The outcome of command `id`.
+    Outcome(u64, Result<Value, CallError>),
+    /// An `error` frame with id 0: the runner could not read one of our frames.
+    Rejected(String),
+    /// Progress of a running command (`event`), or a repeated `ready`.
+    Ignored(RunnerFrame),
+    /// Not a runner frame (logged and skipped).
+    Unreadable(String),
+}
+
+/// Decodes one line from the runner ([`read_frame`]) and says where it goes.
+pub fn route(line: &[u8]) -> Routed {
+    match serde_json::from_slice::<RunnerFrame>(line) {
+        Ok(RunnerFrame::Done(d)) => Routed::Outcome(d.id, Ok(d.result)),
+        Ok(RunnerFrame::Error(e)) if e.id != 0 => Routed::Outcome(
+            e.id,
+            Err(CallError::Op {
+                class: e.class,
+                message: e.message,
+            }),
+        ),
+        Ok(RunnerFrame::Error(e)) => Routed::Rejected(e.message),
+        Ok(other) => Routed::Ignored(other),
+        Err(e) => Routed::Unreadable(e.to_string()),
+    }
+}
 
 type Pending =
     Arc<std::sync::Mutex<Option<HashMap<u64, oneshot::Sender<Result<Value, CallError>>>>>>;
 
 /// A failed command.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     /// The runner ran the op and it failed.
     #[error("{message}")]
@@ -73,8 +145,8 @@ impl Session {
         keepalive: Box<dyn Send + Sync>,
         timeout: Duration,
     ) -> Result<Session, TargetError> {
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(timeout, lines.next_line())
+        let mut lines = BufReader::new(stdout);
+        let first = tokio::time::timeout(timeout, read_frame(&mut lines, MAX_FRAME))
             .await
             .map_err(|_| {
                 TargetError::new(
@@ -85,8 +157,21 @@ impl Session {
             .map_err(|e| {
                 TargetError::new(target, format!("reading from the runner failed: {e}"))
             })?;
-        let first = first
-            .ok_or_else(|| TargetError::new(target, "the runner exited before it was ready"))?;
+        let first = match first {
+            None => {
+                return Err(TargetError::new(
+                    target,
+                    "the runner exited before it was ready",
+                ));
+            }
+            Some(FrameLine::TooLong) => {
+                return Err(TargetError::new(
+                    target,
+                    format!("the runner's first line is longer than {MAX_FRAME} bytes"),
+                ));
+            }
+            Some(FrameLine::Line(l)) => String::from_utf8_lossy(&l).into_owned(),
+        };
         if let Some(msg) = first.strip_prefix("FROYO-ERROR ") {
             return Err(TargetError::new(target, msg.to_owned()));
         }
@@ -214,33 +299,22 @@ impl Session {
 }
 
 /// Routes `done`/`error` frames to their callers until the stream ends, then fails the rest.
-async fn dispatch<R: AsyncRead + Unpin>(
-    target: String,
-    mut lines: tokio::io::Lines<BufReader<R>>,
-    pending: Pending,
-) {
+async fn dispatch<R: AsyncRead + Unpin>(target: String, mut lines: BufReader<R>, pending: Pending) {
     let reason = loop {
-        match lines.next_line().await {
-            Ok(Some(line)) => {
-                let (id, result) = match serde_json::from_str::<RunnerFrame>(&line) {
-                    Ok(RunnerFrame::Done(d)) => (d.id, Ok(d.result)),
-                    Ok(RunnerFrame::Error(e)) if e.id != 0 => (
-                        e.id,
-                        Err(CallError::Op {
-                            class: e.class,
-                            message: e.message,
-                        }),
-                    ),
-                    Ok(RunnerFrame::Error(e)) => {
-                        tracing::warn!(target = %target, "runner rejected a frame: {}", e.message);
+        match read_frame(&mut lines, MAX_FRAME).await {
+            Ok(Some(FrameLine::Line(line))) => {
+                let (id, result) = match route(&line) {
+                    Routed::Outcome(id, result) => (id, result),
+                    Routed::Rejected(message) => {
+                        tracing::warn!(target = %target, "runner rejected a frame: {message}");
                         continue;
                     }
-                    Ok(RunnerFrame::Event(ev)) => {
+                    Routed::Ignored(RunnerFrame::Event(ev)) => {
                         tracing::trace!(target = %target, id = ev.id, kind = ?ev.kind, "runner event");
                         continue;
                     }
-                    Ok(RunnerFrame::Ready(_)) => continue,
-                    Err(e) => {
+                    Routed::Ignored(_) => continue,
+                    Routed::Unreadable(e) => {
                         tracing::warn!(target = %target, "unreadable frame from the runner: {e}");
                         continue;
                     }
@@ -254,6 +328,11 @@ async fn dispatch<R: AsyncRead + Unpin>(
                     let _ = tx.send(result);
                 }
             }
+            Ok(Some(FrameLine::TooLong)) => {
+                break format!(
+                    "the runner on `{target}` sent a frame longer than {MAX_FRAME} bytes; the session is closed"
+                );
+            }
             Ok(None) => break format!("the runner on `{target}` exited (connection closed)"),
             Err(e) => break format!("the connection to `{target}` failed: {e}"),
         }
@@ -265,5 +344,92 @@ async fn dispatch<R: AsyncRead + Unpin>(
         .unwrap_or_default();
     for (_, tx) in rest {
         let _ = tx.send(Err(CallError::Session(reason.clone())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, DuplexStream, duplex};
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_limit_is_refused_without_buffering_it() {
+        let data = b"short\n0123456789abcdef\nnext";
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let line = |s: &str| Some(FrameLine::Line(s.as_bytes().to_vec()));
+        assert_eq!(read_frame(&mut r, 8).await.unwrap(), line("short"));
+        assert_eq!(
+            read_frame(&mut r, 8).await.unwrap(),
+            Some(FrameLine::TooLong)
+        );
+        let mut last = BufReader::with_capacity(3, &b"a\n\nlast"[..]);
+        assert_eq!(read_frame(&mut last, 8).await.unwrap(), line("a"));
+        assert_eq!(read_frame(&mut last, 8).await.unwrap(), line(""));
+        assert_eq!(read_frame(&mut last, 8).await.unwrap(), line("last"));
+        assert_eq!(read_frame(&mut last, 8).await.unwrap(), None);
+    }
+
+    /// A fake runner on in-memory pipes (the protocol client is transport-agnostic): it
+    /// announces itself, waits for the first command, then sends `reply`.
+    async fn session_answering(reply: Vec<u8>) -> Session {
+        let (ctrl_out, mut runner_out) = duplex(64 * 1024);
+        let (ctrl_in, mut runner_in): (DuplexStream, DuplexStream) = duplex(64 * 1024);
+        tokio::spawn(async move {
+            let ready = RunnerFrame::Ready(Ready {
+                version: "0".into(),
+                pid: 1,
+                arch: "x86_64".into(),
+                os: "linux".into(),
+                caps: vec!["exec".into()],
+            });
+            runner_out
+                .write_all(format!("{}\n", ready.to_line()).as_bytes())
+                .await
+                .unwrap();
+            let mut b = [0u8; 1];
+            while runner_in.read(&mut b).await.unwrap_or(0) == 1 && b[0] != b'\n' {}
+            for chunk in reply.chunks(64 * 1024) {
+                if runner_out.write_all(chunk).await.is_err() {
+                    return;
+                }
+            }
+            // Keep the stream open: only the frame itself may end the session.
+            std::future::pending::<()>().await;
+        });
+        Session::start(
+            "t",
+            Box::new(ctrl_out),
+            Box::new(ctrl_in),
+            Box::new(()),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A compromised target that sends one endless line: the controller holds at most
+    /// `MAX_FRAME` bytes of it, then fails the session (before, `lines()` grew without bound).
+    #[tokio::test]
+    async fn a_frame_longer_than_max_frame_ends_the_session() {
+        let s = session_answering(vec![b'x'; MAX_FRAME + 1]).await;
+        let e = s
+            .call("exec", Value::Null, Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("longer than"), "{e}");
+        assert_eq!(e.class(), ErrorClass::Transient);
+    }
+
+    /// A line that is not UTF-8 is one unreadable frame, skipped; it no longer ends the
+    /// session as a failed connection.
+    #[tokio::test]
+    async fn a_garbage_line_is_skipped() {
+        let reply = b"\xff\xfe garbage\n{\"type\":\"done\",\"id\":1,\"result\":7}\n".to_vec();
+        let s = session_answering(reply).await;
+        let v = s
+            .call("exec", Value::Null, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(v, serde_json::json!(7));
     }
 }
