@@ -376,10 +376,11 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
         "{done:#?}"
     );
     for t in ["t1", "t2", "t3"] {
-        assert_eq!(
-            std::fs::read_to_string(f.out.join(t).join("restarts.log")).unwrap(),
-            "restarted\n",
-            "{t}: the handler ran once"
+        // At least once (a kill between a change and its record runs it again).
+        let ran = std::fs::read_to_string(f.out.join(t).join("restarts.log")).unwrap();
+        assert!(
+            ran == "restarted\n" || ran == "restarted\nrestarted\n",
+            "{t}: the handler ran once, or twice after the kill: {ran:?}"
         );
         assert!(f.out.join(t).join("slow").exists());
     }
@@ -395,7 +396,6 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
         .map(|c| c.split(' ').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(counts[0] + counts[1], 21, "{}", first.stderr);
-    assert!(counts[0] >= 20, "{}", first.stderr);
     assert_eq!(counts[2..], [0, 0], "{}", first.stderr);
 
     let args: Vec<&str> = apply.iter().map(String::as_str).collect();
@@ -820,10 +820,13 @@ def main(host):
         "{taken:#?}"
     );
     for n in &names {
-        assert_eq!(
-            std::fs::read_to_string(out.join(n).join("restarts.log")).unwrap(),
-            "restarted\n",
-            "{n}: the handler ran once"
+        // Exactly once where no worker was killed; at least once (at most twice) on
+        // the hosts the killed worker held, where a kill between a change and its record
+        // runs the handler again.
+        let ran = std::fs::read_to_string(out.join(n).join("restarts.log")).unwrap();
+        assert!(
+            ran == "restarted\n" || (held.contains(n) && ran == "restarted\nrestarted\n"),
+            "{n}: the handler ran once (twice at most on a host of the killed worker): {ran:?}"
         );
         assert!(store.pending(n).unwrap().is_empty(), "{n}");
     }
