@@ -12,8 +12,8 @@
 //! waits at most the exporter's timeout.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::propagation::TextMapPropagator;
@@ -86,12 +86,16 @@ pub fn from_env() -> Result<Setup, String> {
 
 fn otlp(timeout: Duration) -> Result<Setup, String> {
     let protocol = otlp_env("PROTOCOL").unwrap_or_else(|| "grpc".into());
-    if protocol != "grpc" {
-        return Err(format!(
-            "OTEL_EXPORTER_OTLP_PROTOCOL=`{protocol}`: this froyo exports traces over `grpc` only; no traces are sent"
-        ));
-    }
-    let endpoint = otlp_env("ENDPOINT").unwrap_or_else(|| "http://localhost:4317".into());
+    let default_endpoint = match protocol.as_str() {
+        "grpc" => "http://localhost:4317",
+        "http/protobuf" => "http://localhost:4318",
+        other => {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL=`{other}`: this froyo exports traces over `grpc` or `http/protobuf`; no traces are sent"
+            ));
+        }
+    };
+    let endpoint = otlp_env("ENDPOINT").unwrap_or_else(|| default_endpoint.into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("froyo-otlp")
@@ -100,10 +104,27 @@ fn otlp(timeout: Duration) -> Result<Setup, String> {
         .map_err(|e| format!("cannot start the trace exporter's runtime: {e}"))?;
     let exporter = {
         let _in = runtime.enter();
-        opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()
-            .map_err(|e| format!("the OTLP trace exporter: {e}; no traces are sent"))?
+        let built = if protocol == "grpc" {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()
+        } else {
+            use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_timeout(timeout)
+                .with_http_client(OnRuntime {
+                    inner: Arc::new(
+                        opentelemetry_http::hyper::HyperClient::with_default_connector(
+                            timeout, None,
+                        ),
+                    ),
+                    handle: runtime.handle().clone(),
+                })
+                .build()
+        };
+        built.map_err(|e| format!("the OTLP trace exporter: {e}; no traces are sent"))?
     };
     let exporter = WarnOnce {
         inner: exporter,
@@ -114,8 +135,40 @@ fn otlp(timeout: Duration) -> Result<Setup, String> {
         exporter,
         Some(runtime),
         timeout,
-        format!("otlp (grpc) to {endpoint}"),
+        format!("otlp ({protocol}) to {endpoint}"),
     ))
+}
+
+/// hyper's client run on the exporter's runtime: the batch processor polls an export on
+/// its own thread, where hyper (tokio's reactor and timers) cannot run.
+#[derive(Debug)]
+struct OnRuntime {
+    inner: Arc<opentelemetry_http::hyper::HyperClient>,
+    handle: tokio::runtime::Handle,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OnRuntime {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let inner = self.inner.clone();
+        self.handle
+            .spawn(async move { inner.send_bytes(request).await })
+            .await
+            .map_err(|e| Box::new(e) as opentelemetry_http::HttpError)?
+    }
+}
+
+/// The providers of the running pipeline, for [`flush`] from a signal handler.
+static ACTIVE: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Exports the spans that ended so far (used before an interrupted process exits).
+pub fn flush() {
+    if let Some(provider) = ACTIVE.get() {
+        let _ = provider.force_flush();
+    }
 }
 
 fn pipeline<E: SpanExporter + 'static>(
@@ -134,6 +187,7 @@ fn pipeline<E: SpanExporter + 'static>(
         .with_batch_exporter(exporter)
         .with_resource(resource.build())
         .build();
+    let _ = ACTIVE.set(provider.clone());
     let tracer = provider.tracer("froyo");
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)

@@ -533,10 +533,20 @@ fn otlp_python() -> PathBuf {
 /// The OTLP/gRPC receiver of `tests/fixtures/otlp/receiver.py` on a free loopback port,
 /// writing every span it gets to `spans` as a JSON line.
 fn otlp_receiver(spans: &Path) -> (Server, u16) {
+    start_receiver(spans, &[])
+}
+
+/// The same receiver speaking OTLP/HTTP with protobuf bodies.
+fn otlp_http_receiver(spans: &Path) -> (Server, u16) {
+    start_receiver(spans, &["--http"])
+}
+
+fn start_receiver(spans: &Path, args: &[&str]) -> (Server, u16) {
     use std::io::BufRead;
     let mut child = Command::new(otlp_python())
         .arg(crate::fixtures().join("otlp/receiver.py"))
         .arg(spans)
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -759,6 +769,51 @@ fn traces_reach_a_real_otlp_receiver_in_the_callers_trace() {
         took_down < took_up + Duration::from_secs(3 + 10),
         "receiver down: {took_down:?}, up: {took_up:?}"
     );
+}
+
+/// `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`: the same spans reach a real OTLP/HTTP
+/// receiver (`POST /v1/traces`, protobuf bodies), in the caller's trace.
+#[test]
+fn traces_reach_an_otlp_http_protobuf_receiver() {
+    let p = Proj::new("site.star", SECRET_SITE);
+    let spans_file = p.root.join("../spans.jsonl");
+    let (_receiver, port) = otlp_http_receiver(&spans_file);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let parent = traceparent(trace_id);
+    let env = [
+        ("FROYO_OBS_TOKEN", TOKEN),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
+        ("TRACEPARENT", parent.as_str()),
+    ];
+    let run = p.run(&["-v", "apply", "--yes", "site.star"], &env);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "telemetry: traces otlp (http/protobuf) to {endpoint}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("cannot export"), "{}", run.stderr);
+    let text = std::fs::read_to_string(&spans_file).expect("the receiver got no span");
+    assert!(!text.contains(TOKEN), "a secret in a span");
+    let spans = received(&spans_file);
+    assert!(spans.iter().all(|s| s["trace_id"] == trace_id), "{text}");
+    let root = spans
+        .iter()
+        .find(|s| s["name"] == "froyo apply")
+        .expect("the root span");
+    assert_eq!(root["parent_span_id"], CALLER_SPAN);
+    assert_eq!(root["resource"]["service.name"], "froyo");
+    let resources = spans
+        .iter()
+        .filter(|s| s["attributes"]["outcome"] == "changed")
+        .count();
+    assert_eq!(resources, 3, "{text}");
 }
 
 #[test]
