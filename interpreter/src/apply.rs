@@ -67,9 +67,35 @@ impl Report {
 pub struct ApplyOptions {
     /// Resources applied at once on one host.
     pub per_host: usize,
-    /// Raised, resources not started yet are skipped (a worker whose claim on the host
-    /// was superseded: its successor applies them).
-    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Raised, resources not started yet are skipped, and handlers stay pending (a
+    /// worker whose claim on the host was superseded: its successor applies them; an
+    /// apply that got SIGINT or SIGTERM: the next apply does).
+    pub stop: Option<Stop>,
+}
+
+/// A flag raised from outside a running apply, and why (the skip message says it).
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub flag: Arc<std::sync::atomic::AtomicBool>,
+    /// Completes "skipped: …".
+    pub why: &'static str,
+}
+
+impl Stop {
+    pub fn new(why: &'static str) -> Stop {
+        Stop {
+            flag: Arc::default(),
+            why,
+        }
+    }
+
+    pub fn raise(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn raised(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Default for ApplyOptions {
@@ -369,12 +395,9 @@ impl Ctx<'_> {
                     s = cv.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let stopped = opts
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
-            let outcome = if stopped {
-                self.skip(key.0, key.1, "skipped: another worker took this host over");
+            let stopped = opts.stop.as_ref().filter(|s| s.raised());
+            let outcome = if let Some(stop) = stopped {
+                self.skip(key.0, key.1, &format!("skipped: {}", stop.why));
                 Outcome::Skipped
             } else {
                 self.run_unit(key.0, key.1)
@@ -622,12 +645,9 @@ impl Ctx<'_> {
             if !u.handler || u.play != play {
                 continue;
             }
-            // A superseded worker leaves its notifications pending for its successor.
-            if opts
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
-            {
+            // A superseded worker leaves its notifications pending for its successor, a
+            // stopped apply for the next one.
+            if opts.stop.as_ref().is_some_and(Stop::raised) {
                 return;
             }
             let notified = Self::lock(&self.notified)[h].remove(&u.id);

@@ -21,6 +21,7 @@ mod facts;
 mod graph;
 mod import;
 mod init;
+mod interrupt;
 mod lsp;
 mod man;
 mod onboard;
@@ -347,9 +348,17 @@ pub fn main() -> ExitCode {
         froyo_telemetry::traces::set_parent(&root, cx);
     }
     if let Some(t) = &traces
-        && !matches!(cli.command, Command::Repl(_) | Command::Lsp(_))
+        && !matches!(
+            cli.command,
+            Command::Repl(_)
+                | Command::Lsp(_)
+                | Command::Apply(_)
+                | Command::Worker(_)
+                | Command::Dev(_)
+        )
     {
-        // Ctrl-C still ends the command, after what ended so far is exported.
+        // Ctrl-C still ends the command, after what ended so far is exported. (An apply,
+        // a worker and `dev up` stop on signals themselves and end as usual.)
         t.flush_on_interrupt();
     }
     let entered = root.enter();

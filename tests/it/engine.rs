@@ -12,14 +12,14 @@ use crate::sshd::{Project, Sshd, whoami};
 use crate::{Run, froyo};
 
 /// A project directory with `froyo.toml` and an output directory for its resources.
-struct Proj {
+pub(crate) struct Proj {
     _tmp: tempfile::TempDir,
-    root: PathBuf,
-    out: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
 impl Proj {
-    fn new(playbook: &str) -> Proj {
+    pub(crate) fn new(playbook: &str) -> Proj {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("proj");
         let out = tmp.path().join("out");
@@ -43,11 +43,11 @@ impl Proj {
         .unwrap();
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         froyo(&self.root, args)
     }
 
-    fn store(&self) -> SqliteStore {
+    pub(crate) fn store(&self) -> SqliteStore {
         SqliteStore::open_project(&self.root).unwrap()
     }
 }
@@ -317,7 +317,7 @@ require(conf, d)
 }
 
 /// `n` guarded commands that each take a little while, so a run can be interrupted.
-fn slow_playbook(n: usize, sleep: &str) -> String {
+pub(crate) fn slow_playbook(n: usize, sleep: &str) -> String {
     let mut s = String::from(
         "load(\"@stdlib//linux.star\", \"directory\", \"command\")\nd = directory(\"OUT\", mode = \"0755\")\n",
     );
@@ -329,7 +329,7 @@ fn slow_playbook(n: usize, sleep: &str) -> String {
     s
 }
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -11,6 +11,7 @@ mod cue;
 mod diagnostics;
 mod engine;
 mod examples;
+mod faults;
 mod format;
 mod front_door;
 mod fuzz_corpus;

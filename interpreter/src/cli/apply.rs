@@ -260,6 +260,11 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
         recorder.emit(e);
     }
     let started = std::time::Instant::now();
+    // A solo apply stops cleanly on SIGINT/SIGTERM (a queued run's hosts belong to the
+    // workers, which stop on their own signals).
+    let interrupt = queued
+        .is_none()
+        .then(|| super::interrupt::Interrupt::watch(engine.store.clone(), run));
     let report = match &queued {
         Some((state, queue, inputs)) => crate::queue::controller::publish_and_follow(
             state,
@@ -277,7 +282,7 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
             run,
             &ApplyOptions {
                 per_host: args.per_host,
-                stop: None,
+                stop: interrupt.as_ref().map(|i| i.stop.clone()),
             },
             &observer,
         ),
@@ -286,7 +291,10 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
     froyo_telemetry::metrics::global().phase("apply", started.elapsed());
     // Recorded before the run is finished: `froyo events --follow` stops at the status.
     recorder.emit(events::summary(&report));
-    let status = if report.failed() {
+    let signal = interrupt.as_ref().and_then(|i| i.signal());
+    let status = if signal.is_some() {
+        RunStatus::Interrupted
+    } else if report.failed() {
         RunStatus::Failed
     } else {
         RunStatus::Succeeded
@@ -294,6 +302,22 @@ fn apply_plan(engine: &Engine, plan: &Plan, args: &ApplyArgs) -> Result<ExitCode
     store.finish_run(run, status)?;
     if !args.json {
         froyo_telemetry::logs::message("INFO", "froyo::cli", &summary(&report));
+    }
+    if let (Some(n), Some(i)) = (signal, &interrupt) {
+        say!(
+            "Run #{} interrupted by {}: {} resource(s) not started; the next apply resumes.",
+            run.0,
+            i.signal_name().unwrap_or("a signal"),
+            report
+                .results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Skipped
+                    && r.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("interrupted")))
+                .count()
+        );
+        return Ok(ExitCode::from(u8::try_from(128 + n).unwrap_or(1)));
     }
     Ok(ExitCode::from(if report.failed() { 1 } else { 0 }))
 }

@@ -285,7 +285,10 @@ impl Shared<'_> {
             RunId(it.run),
             &ApplyOptions {
                 per_host: self.opts.per_host,
-                stop: Some(store.lost()),
+                stop: Some(crate::apply::Stop {
+                    flag: store.lost(),
+                    why: "another worker took this host over",
+                }),
             },
             &Quiet,
         );
