@@ -391,6 +391,15 @@ fn backup_round_trips() {
             },
         )
         .unwrap();
+        // A cluster state's work-queue claims are part of its backup too.
+        if let Backend::Postgres { server, namespace } = b {
+            let pg = PgStore::open(&server.url(), namespace).unwrap();
+            pg.queue_hosts(run, &["web".to_owned()]).unwrap();
+            assert_eq!(
+                pg.claim(run, "web", 1, "worker-a").unwrap(),
+                froyo::state::Claimed::Owned
+            );
+        }
         let dir = tempfile::tempdir().unwrap();
         let backup = dir.path().join("backup.db");
         s.backup(&backup).unwrap();
@@ -429,6 +438,15 @@ fn backup_round_trips() {
                     PgStore::open(&server.url(), &format!("{namespace}-restored")).unwrap();
                 let sums = froyo::state::sqlite_to_postgres(&backup, &restored).unwrap();
                 assert!(sums.iter().any(|t| t.table == "events" && t.rows == 1));
+                assert!(sums.iter().any(|t| t.table == "work_claims" && t.rows == 1));
+                let claims = restored.claims(run).unwrap();
+                assert_eq!(
+                    claims
+                        .iter()
+                        .map(|c| (c.target.as_str(), c.attempt, c.worker.as_str()))
+                        .collect::<Vec<_>>(),
+                    [("web", 1, "worker-a")]
+                );
                 assert_eq!(
                     restored
                         .runs(10)

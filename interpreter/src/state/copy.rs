@@ -59,6 +59,19 @@ const TABLES: &[Table] = &[
         key: &["id"],
     },
     Table {
+        name: "work_claims",
+        columns: &[
+            ("run_id", Int),
+            ("target", Text),
+            ("attempt", Int),
+            ("worker", Text),
+            ("status", Text),
+            ("updated_ms", Int),
+            ("report", Text),
+        ],
+        key: &["run_id", "target"],
+    },
+    Table {
         name: "plan_units",
         columns: &[
             ("run_id", Int),

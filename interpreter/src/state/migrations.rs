@@ -102,6 +102,21 @@ const MIGRATIONS: &[&str] = &[
         onboarded_ms INTEGER NOT NULL
     );
     "#,
+    // 3: the work queue's claims, as the PostgreSQL state has them (its migration 2). A
+    // solo SQLite state never writes them; the table is here so that a backup of a
+    // cluster state (`froyo state backup`, PostgreSQL → SQLite) and its restore are whole.
+    r#"
+    CREATE TABLE work_claims (
+        run_id      INTEGER NOT NULL REFERENCES runs(id),
+        target      TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        worker      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        updated_ms  INTEGER NOT NULL,
+        report      TEXT,
+        PRIMARY KEY (run_id, target)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
