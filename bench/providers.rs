@@ -39,7 +39,7 @@ fn main() {
         .unwrap();
     let inv = Inventory::local_only(&Default::default());
     let session = Arc::new(
-        rt.block_on(Connector::for_project(Path::new("/tmp")).open(&inv.targets[0], false))
+        rt.block_on(Connector::at_root(Path::new("/tmp")).open(&inv.targets[0], false))
             .unwrap(),
     );
     let t = Instant::now();

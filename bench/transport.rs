@@ -12,6 +12,9 @@
 // A benchmark report is its output.
 #![allow(clippy::print_stdout)]
 
+#[path = "../tests/it/netns.rs"]
+#[allow(dead_code)]
+mod netns;
 #[path = "../tests/it/sshd.rs"]
 #[allow(dead_code)]
 mod sshd;
@@ -121,7 +124,7 @@ fn main() {
         let c0 = target_cpu(&pids[..1]);
         let (wall, trips) = rt.block_on(async {
             let session = Arc::new(
-                Connector::for_project(&project.root)
+                Connector::at_root(&project.root)
                     .open(&target, false)
                     .await
                     .unwrap(),

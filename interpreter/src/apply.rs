@@ -42,6 +42,9 @@ pub struct UnitResult {
     pub outcome: Outcome,
     pub message: Option<String>,
     pub duration_ms: u64,
+    /// Why it failed (`transient`, `permanent`, …; `target` when its host was lost).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +159,7 @@ pub fn apply(
         changed: Mutex::new(HashMap::new()),
         notified: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
         pending_before: Mutex::new(plan.hosts.iter().map(|_| BTreeSet::new()).collect()),
+        lost: Mutex::new(vec![None; plan.hosts.len()]),
         results: Mutex::new(Vec::new()),
     };
     ctx.replay_pending();
@@ -217,6 +221,9 @@ struct Ctx<'a> {
     notified: Mutex<Vec<BTreeSet<String>>>,
     /// `(handler, notified_by)` pending per host when the run began.
     pending_before: Mutex<Vec<BTreeSet<(String, String)>>>,
+    /// Per host index: why its session was lost (it dropped, its runner died, an op
+    /// timed out) or could not be opened; its remaining resources are skipped.
+    lost: Mutex<Vec<Option<String>>>,
     results: Mutex<Vec<UnitResult>>,
 }
 
@@ -250,6 +257,20 @@ impl Ctx<'_> {
             sink: self.observer,
         }
         .emit(crate::events::event(Some(target), resource, kind, data));
+    }
+
+    /// After a failure on host `h`: whether it is because the host's session is gone (or
+    /// never opened), and then why; the host counts as lost from now on.
+    fn lose_host(&self, h: usize, msg: &str, class: &str) -> Option<String> {
+        let target = &self.host(h).target;
+        let reason = match Self::lock(&self.sessions).get(target) {
+            Some(Ok(session)) => session.lost(),
+            Some(Err(_)) if class == "session" => Some(msg.to_owned()),
+            _ => None,
+        }?;
+        let reason = self.engine.masker.mask(&reason);
+        let mut lost = Self::lock(&self.lost);
+        Some(lost[h].get_or_insert(reason).clone())
     }
 
     fn session(&self, h: usize) -> Result<Arc<Session>, String> {
@@ -471,6 +492,7 @@ impl Ctx<'_> {
             outcome: done.outcome,
             message: done.message.map(|m| self.engine.masker.mask(&m)),
             duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            error_class: done.class.map(str::to_owned),
         };
         let mut data = json!({
             "resource_type": u.type_name,
@@ -501,6 +523,10 @@ impl Ctx<'_> {
     fn run_unit(&self, h: usize, i: usize) -> Outcome {
         let host = self.host(h);
         let u = &host.units[i];
+        if Self::lock(&self.lost)[h].is_some() {
+            self.skip(h, i, &format!("skipped: target `{}` was lost", host.target));
+            return Outcome::Skipped;
+        }
         // Ids, types and locations come from the playbook's text, never from a secret.
         let span = tracing::info_span!(
             parent: &self.host_spans[h],
@@ -574,15 +600,21 @@ impl Ctx<'_> {
                 },
                 None,
             ),
-            Err(Failure::Error(msg, class)) => (
-                Done {
-                    outcome: Outcome::Failed,
-                    message: Some(msg),
-                    class: Some(class),
-                    changes: Vec::new(),
-                },
-                None,
-            ),
+            Err(Failure::Error(msg, class)) => {
+                let (msg, class) = match self.lose_host(h, &msg, class) {
+                    Some(reason) => (format!("the target was lost: {reason}"), "target"),
+                    None => (msg, class),
+                };
+                (
+                    Done {
+                        outcome: Outcome::Failed,
+                        message: Some(msg),
+                        class: Some(class),
+                        changes: Vec::new(),
+                    },
+                    None,
+                )
+            }
         };
         let outcome = done.outcome;
         span.record("outcome", format!("{outcome:?}").to_lowercase());
@@ -648,6 +680,10 @@ impl Ctx<'_> {
             // A superseded worker leaves its notifications pending for its successor, a
             // stopped apply for the next one.
             if opts.stop.as_ref().is_some_and(Stop::raised) {
+                return;
+            }
+            // A lost host keeps its notifications pending for the next apply.
+            if Self::lock(&self.lost)[h].is_some() {
                 return;
             }
             let notified = Self::lock(&self.notified)[h].remove(&u.id);

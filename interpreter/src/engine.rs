@@ -56,7 +56,7 @@ impl Engine {
         let mut providers = ProviderHost::for_project(&project, Limits::default())?;
         providers.runtime = Some(runtime.clone());
         let sessions = Arc::new(Sessions::new(
-            Connector::for_project(&project.root),
+            Connector::for_project(&project),
             inventory.clone(),
             false,
         ));

@@ -28,6 +28,28 @@ pub struct Settings {
     /// The work queue of the cluster profile (`apply --queue`, `froyo worker`).
     #[serde(default)]
     pub queue: QueueSection,
+    /// Time limits of target sessions.
+    #[serde(default)]
+    pub transport: TransportSection,
+}
+
+/// `[transport]`: time limits of reaching targets, in seconds (each at least 1). A host
+/// that breaks one of them fails with `E-TARGET`; the other hosts go on.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportSection {
+    /// From the TCP connection to a logged-in SSH session (default 10).
+    pub connect_timeout: Option<u64>,
+    /// From the login to the runner's `ready` frame (default 30).
+    pub start_timeout: Option<u64>,
+    /// The longest one runner op may take, such as a command (default 900).
+    pub op_timeout: Option<u64>,
+    /// Seconds between SSH keepalives (default 15).
+    pub keepalive_interval: Option<u64>,
+    /// Keepalives left unanswered before the connection counts as lost (default 3): a
+    /// silent network ends the session after about `keepalive_interval` ×
+    /// (`keepalive_max` + 1) seconds.
+    pub keepalive_max: Option<u64>,
 }
 
 /// `[queue]`: where `apply --queue` publishes and `froyo worker` takes work items.

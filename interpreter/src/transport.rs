@@ -60,6 +60,52 @@ pub fn runner() -> (&'static [u8], &'static str) {
     (crate::bundled::RUNNER, crate::bundled::RUNNER_SHA256)
 }
 
+/// Time limits of target sessions (`[transport]` of `froyo.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the TCP connection to a logged-in session.
+    pub connect: Duration,
+    /// From connection to the runner's `ready` frame.
+    pub start: Duration,
+    /// One runner op.
+    pub op: Duration,
+    /// Between SSH keepalives.
+    pub keepalive_interval: Duration,
+    /// Unanswered keepalives before the connection counts as lost.
+    pub keepalive_max: usize,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            start: Duration::from_secs(30),
+            op: Duration::from_secs(900),
+            keepalive_interval: Duration::from_secs(15),
+            keepalive_max: 3,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The defaults, overridden by `[transport]` (each value at least 1).
+    pub fn from_settings(t: &crate::project::TransportSection) -> Timeouts {
+        let d = Timeouts::default();
+        let secs = |v: Option<u64>, default: Duration| {
+            v.map_or(default, |s| Duration::from_secs(s.max(1)))
+        };
+        Timeouts {
+            connect: secs(t.connect_timeout, d.connect),
+            start: secs(t.start_timeout, d.start),
+            op: secs(t.op_timeout, d.op),
+            keepalive_interval: secs(t.keepalive_interval, d.keepalive_interval),
+            keepalive_max: t
+                .keepalive_max
+                .map_or(d.keepalive_max, |n| n.clamp(1, 1000) as usize),
+        }
+    }
+}
+
 /// How to reach targets: where keys and known hosts live, and time limits.
 #[derive(Debug, Clone)]
 pub struct Connector {
@@ -68,28 +114,40 @@ pub struct Connector {
     /// The project's SSH key (`.froyo/keys/id_ed25519`), unless a target names its own.
     pub default_key: PathBuf,
     pub project_root: PathBuf,
-    pub connect_timeout: Duration,
-    /// From connection to the runner's `ready` frame.
-    pub start_timeout: Duration,
+    pub timeouts: Timeouts,
 }
 
 impl Connector {
-    pub fn for_project(root: &Path) -> Connector {
+    /// The project's keys, known hosts and `[transport]` limits.
+    pub fn for_project(project: &crate::project::Project) -> Connector {
+        Connector {
+            timeouts: Timeouts::from_settings(&project.settings.transport),
+            ..Connector::at_root(&project.root)
+        }
+    }
+
+    /// The keys and known hosts under `root/.froyo`, with the default time limits.
+    pub fn at_root(root: &Path) -> Connector {
         let dot = root.join(".froyo");
         Connector {
             known_hosts: dot.join("known_hosts"),
             default_key: dot.join("keys").join("id_ed25519"),
             project_root: root.to_owned(),
-            connect_timeout: Duration::from_secs(10),
-            start_timeout: Duration::from_secs(30),
+            timeouts: Timeouts::default(),
         }
     }
 
     /// Starts a runner on `target`. `become` runs it through `sudo -n` (as root).
     #[tracing::instrument(name = "session", skip_all, fields(host = %target.name, become_root = r#become))]
     pub async fn open(&self, target: &Target, r#become: bool) -> Result<Session, TargetError> {
+        let mut session = self.open_runner(target, r#become).await?;
+        session.op_timeout = self.timeouts.op;
+        Ok(session)
+    }
+
+    async fn open_runner(&self, target: &Target, r#become: bool) -> Result<Session, TargetError> {
         if target.is_local() {
-            return local::start(&target.name, r#become, self.start_timeout).await;
+            return local::start(&target.name, r#become, self.timeouts.start).await;
         }
         let (host, port) = split_address(&target.address, target.port.unwrap_or(22))
             .map_err(|e| TargetError::new(&target.name, e))?;
@@ -109,8 +167,7 @@ impl Connector {
             },
             &self.known_hosts,
             r#become,
-            self.connect_timeout,
-            self.start_timeout,
+            &self.timeouts,
         )
         .await
     }
@@ -140,8 +197,7 @@ impl Connector {
             auth,
             &self.known_hosts,
             r#become,
-            self.connect_timeout,
-            self.start_timeout,
+            &self.timeouts,
         )
         .await
     }

@@ -5,7 +5,7 @@
 //! (`reject`) and time out (`deny`).
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,38 +16,13 @@ use froyo::provider_host::{Limits, ProviderHost, Resource};
 use froyo::transport::Session;
 use serde_json::{Value, json};
 
+use crate::netns::Netns;
 use crate::providers::{converge, validated};
 
 const RULE: &str = "linux.firewall::rule";
 const PROVIDER: &str = "linux.firewall";
 
-/// A network namespace of this test process, deleted on drop (also when the test fails).
-struct Netns {
-    name: String,
-}
-
 impl Netns {
-    fn new() -> Netns {
-        // One name per process: a second run deletes its own leftover (after a kill -9)
-        // without touching another concurrent run's namespace.
-        let name = format!("froyo-fw-it-{}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// Runs `argv` inside the namespace and returns its stdout; panics on failure.
-    fn exec(&self, argv: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.name];
-        full.extend_from_slice(argv);
-        sh(&full)
-    }
-
     fn nft_json(&self) -> Value {
         serde_json::from_str(&self.exec(&["nft", "-j", "list", "table", "inet", "froyo"])).unwrap()
     }
@@ -76,53 +51,6 @@ impl Netns {
             .unwrap_or_else(|| panic!("no rule {comment}"))
             .1
     }
-
-    /// Runs `f` on a thread that has joined the namespace (setns affects only the calling
-    /// thread), so sockets it opens live in the namespace.
-    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            use std::os::fd::AsRawFd;
-            unsafe extern "C" {
-                fn setns(fd: i32, nstype: i32) -> i32;
-            }
-            const CLONE_NEWNET: i32 = 0x4000_0000;
-            let file = std::fs::File::open(&path).unwrap();
-            // SAFETY: setns on a valid namespace fd; it changes only this thread's network
-            // namespace, and the thread ends after `f`.
-            let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-
-    /// A TCP connection to `addr` from inside the namespace.
-    fn connect(&self, addr: SocketAddr) -> std::io::Result<()> {
-        self.run(move || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map(drop))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn sh(argv: &[&str]) -> String {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Kills the runner when the session is dropped.
@@ -217,7 +145,7 @@ fn linux_firewall_converges_nftables_inside_a_network_namespace() {
         Command::new("nft").arg("--version").output().is_ok(),
         "this test needs nft (apt-get install nftables)"
     );
-    let ns = Netns::new();
+    let ns = Netns::new("fw-it");
     // Someone else's table in the namespace: froyo must leave it alone.
     ns.exec(&["nft", "add", "table", "inet", "other"]);
     ns.exec(&[

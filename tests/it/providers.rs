@@ -45,7 +45,7 @@ pub(crate) fn local_session() -> (tokio::runtime::Runtime, Arc<Session>) {
         .unwrap();
     let inv = Inventory::local_only(&Default::default());
     let session = rt
-        .block_on(Connector::for_project(Path::new("/tmp")).open(&inv.targets[0], false))
+        .block_on(Connector::at_root(Path::new("/tmp")).open(&inv.targets[0], false))
         .unwrap();
     (rt, Arc::new(session))
 }

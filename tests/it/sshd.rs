@@ -9,13 +9,24 @@ use std::time::{Duration, Instant};
 pub struct Sshd {
     pub port: u16,
     /// Every port it listens on (`port` first); one unless [`Sshd::start_ports`].
-    #[allow(dead_code)] // read by queue.rs only
     pub ports: Vec<u16>,
     pub dir: PathBuf,
     /// The `TMPDIR` of every session on this server: where the runner is uploaded.
     pub tmp: PathBuf,
     pub host_key_pub: String,
+    config: PathBuf,
+    /// The network namespace it runs in, if not the test's own.
+    netns: Option<String>,
     child: Child,
+}
+
+/// What [`Sshd::start_opts`] changes in the test server.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Lines added to `sshd_config` (such as a `ForceCommand`).
+    pub extra_config: &'a str,
+    /// Runs the server inside this namespace (its loopback, not the test's).
+    pub netns: Option<&'a crate::netns::Netns>,
 }
 
 /// The user the tests run as (the login user of the loopback targets).
@@ -46,24 +57,43 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts sshd in `dir`, accepting the public key in `authorized_keys` for every user.
     pub fn start(dir: &Path, authorized_keys: &str) -> Sshd {
-        Sshd::start_with(dir, authorized_keys, false, 1)
+        Sshd::start_with(dir, authorized_keys, false, 1, &Options::default())
+    }
+
+    /// [`Sshd::start`] with extra configuration or in a network namespace.
+    #[allow(dead_code)] // used by faults.rs only
+    pub fn start_opts(dir: &Path, authorized_keys: &str, opts: &Options) -> Sshd {
+        Sshd::start_with(dir, authorized_keys, false, 1, opts)
     }
 
     /// One server listening on `n` loopback ports (at most 16: sshd's MAX_LISTEN_SOCKS),
     /// so a test can have many targets for few processes.
     #[allow(dead_code)] // used by queue.rs only
     pub fn start_ports(dir: &Path, authorized_keys: &str, n: usize) -> Sshd {
-        Sshd::start_with(dir, authorized_keys, false, n.clamp(1, 16))
+        Sshd::start_with(
+            dir,
+            authorized_keys,
+            false,
+            n.clamp(1, 16),
+            &Options::default(),
+        )
     }
 
     /// Like a stock server, for onboarding: reads the system's drop-ins first
     /// (`Include /etc/ssh/sshd_config.d/*.conf`, where a lock-down goes), accepts
     /// passwords, and users' own `~/.ssh/authorized_keys`.
     pub fn start_stock(dir: &Path) -> Sshd {
-        Sshd::start_with(dir, "", true, 1)
+        Sshd::start_with(dir, "", true, 1, &Options::default())
     }
 
-    fn start_with(dir: &Path, authorized_keys: &str, stock: bool, n: usize) -> Sshd {
+    fn start_with(
+        dir: &Path,
+        authorized_keys: &str,
+        stock: bool,
+        n: usize,
+        opts: &Options,
+    ) -> Sshd {
+        let netns = opts.netns.map(|ns| ns.name.clone());
         std::fs::create_dir_all(dir).unwrap();
         // sshd refuses to start without its privilege-separation directory.
         std::fs::create_dir_all("/run/sshd").unwrap();
@@ -103,7 +133,8 @@ impl Sshd {
                 format!(
                     "{auth}{listen}HostKey {hk}\nPidFile {dir}/sshd.pid\n\
                      PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n\
-                     UsePAM no\nStrictModes no\nLogLevel ERROR\n{setenv}",
+                     UsePAM no\nStrictModes no\nLogLevel ERROR\n{setenv}{extra}",
+                    extra = opts.extra_config,
                     hk = host_key.display(),
                     dir = dir.display(),
                     // Other users cannot enter the test's private temp dir: stock sessions
@@ -116,36 +147,8 @@ impl Sshd {
                 ),
             )
             .unwrap();
-            let mut child = Command::new("/usr/sbin/sshd")
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-                .spawn()
-                .expect("start /usr/sbin/sshd (openssh-server is installed)");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let up = loop {
-                if child.try_wait().unwrap().is_some() {
-                    break false;
-                }
-                if ports
-                    .iter()
-                    .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-                {
-                    std::thread::sleep(Duration::from_millis(50));
-                    break child.try_wait().unwrap().is_none();
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "sshd on {port} did not start: {}",
-                    std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            if !up {
+            let mut child = spawn_sshd(&config, dir, netns.as_deref());
+            if !wait_listening(&mut child, &ports, dir, netns.as_deref()) {
                 let _ = child.wait();
                 continue;
             }
@@ -159,6 +162,8 @@ impl Sshd {
                 dir: dir.to_owned(),
                 tmp,
                 host_key_pub,
+                config,
+                netns,
                 child,
             };
         }
@@ -171,6 +176,45 @@ impl Sshd {
     #[allow(dead_code)] // used by bench/transport.rs
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills this server as a crash or the OOM killer would: the listener and every
+    /// per-connection sshd process under it (SIGKILL); what sessions ran (the runner)
+    /// is left to notice its connection is gone.
+    #[allow(dead_code)] // used by faults.rs only
+    pub fn kill(&mut self) {
+        let sshd = std::fs::read_link("/usr/sbin/sshd").unwrap_or("/usr/sbin/sshd".into());
+        for pid in descendants(self.child.id()) {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if exe == sshd {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again with the same configuration and ports.
+    #[allow(dead_code)] // used by faults.rs only
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for _attempt in 0..50 {
+            let mut child = spawn_sshd(&self.config, &self.dir, self.netns.as_deref());
+            if wait_listening(&mut child, &self.ports, &self.dir, self.netns.as_deref()) {
+                self.child = child;
+                return;
+            }
+            // The old listening socket may linger a moment.
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "sshd did not restart: {}",
+            std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+        );
     }
 
     /// The line `known_hosts` needs for this server.
@@ -196,6 +240,81 @@ impl Sshd {
     pub fn runner_processes(&self) -> Vec<u32> {
         runner_processes_under(&self.tmp)
     }
+}
+
+fn spawn_sshd(config: &Path, dir: &Path, netns: Option<&str>) -> Child {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "/usr/sbin/sshd"]);
+            c
+        }
+        None => Command::new("/usr/sbin/sshd"),
+    };
+    cmd.arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+        .spawn()
+        .expect("start /usr/sbin/sshd (openssh-server is installed)")
+}
+
+/// Waits until `child` listens on every port (false: it exited first, such as when a
+/// parallel test took a port).
+fn wait_listening(child: &mut Child, ports: &[u16], dir: &Path, netns: Option<&str>) -> bool {
+    let probe = |p: u16| match netns {
+        Some(ns) => crate::netns::connect_in(ns, ([127, 0, 0, 1], p).into()).is_ok(),
+        None => TcpStream::connect(("127.0.0.1", p)).is_ok(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ports.iter().all(|p| probe(*p)) {
+            std::thread::sleep(Duration::from_millis(50));
+            return child.try_wait().unwrap().is_none();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sshd on {ports:?} did not start: {}",
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every process below `pid` (children, their children, …).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces, so split after its `)`.
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            parent_of.push((p, ppid));
+        }
+    }
+    let mut out = vec![];
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for (child, _) in parent_of.iter().filter(|(_, pp)| *pp == p) {
+            out.push(*child);
+            frontier.push(*child);
+        }
+    }
+    out
 }
 
 /// PIDs of processes whose executable path lies under `dir` (deleted files included).

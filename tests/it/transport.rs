@@ -255,7 +255,7 @@ fn become_uses_sudo_without_a_password() {
     p.trust(&[&servers[0]]);
     let inv = Inventory::load(&p.root, &Default::default()).unwrap();
     let target = inv.targets.iter().find(|t| t.name == "t1").unwrap().clone();
-    let connector = Connector::for_project(&p.root);
+    let connector = Connector::at_root(&p.root);
     let rt = runtime();
     rt.block_on(async {
         let id = |s: froyo::transport::Session| async move {
@@ -296,7 +296,7 @@ fn killing_the_runner_mid_command_is_a_clean_error() {
     for name in ["t1", "local"] {
         let target = inv.targets.iter().find(|t| t.name == name).unwrap().clone();
         rt.block_on(async {
-            let session = Connector::for_project(&p.root)
+            let session = Connector::at_root(&p.root)
                 .open(&target, false)
                 .await
                 .unwrap();

@@ -370,12 +370,22 @@ fn confirm() -> Result<bool, Error> {
 fn summary(r: &Report) -> String {
     let mut out = String::new();
     for f in r.results.iter().filter(|x| x.outcome == Outcome::Failed) {
+        let message = f.message.as_deref().unwrap_or("");
+        if f.error_class.as_deref() == Some("target") {
+            let reason = message
+                .strip_prefix("the target was lost: ")
+                .unwrap_or(message);
+            out.push_str(&format!(
+                "error[E-TARGET]: target `{}` was lost during {}: {reason}\n  at {}\n  \
+                 help: its remaining resources were skipped and its handlers stay pending; \
+                 what was done is recorded, so once the host is back the next apply finishes it\n",
+                f.target, f.id, f.location
+            ));
+            continue;
+        }
         out.push_str(&format!(
-            "error[E-PROVIDER]: {} on `{}` failed: {}\n  at {}\n",
-            f.id,
-            f.target,
-            f.message.as_deref().unwrap_or(""),
-            f.location
+            "error[E-PROVIDER]: {} on `{}` failed: {message}\n  at {}\n",
+            f.id, f.target, f.location
         ));
     }
     let rt: Vec<String> = r

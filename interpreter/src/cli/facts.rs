@@ -102,7 +102,7 @@ pub fn run(args: &FactsArgs) -> Result<ExitCode, Error> {
     };
     let runtime = super::runtime()?;
     let sessions = Arc::new(Sessions::new(
-        Connector::for_project(&project.root),
+        Connector::for_project(&project),
         inventory,
         args.r#become,
     ));

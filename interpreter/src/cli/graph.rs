@@ -38,7 +38,7 @@ pub fn run(args: &GraphArgs) -> Result<ExitCode, Error> {
     let runtime = super::runtime()?;
     // Sessions open only if the playbook reads facts.
     let sessions = Arc::new(Sessions::new(
-        Connector::for_project(&r.project.root),
+        Connector::for_project(&r.project),
         r.inventory.clone(),
         false,
     ));

@@ -141,7 +141,7 @@ struct BatchHost {
 
 pub fn run(args: &OnboardArgs) -> Result<ExitCode, Error> {
     let project = super::cwd_project()?;
-    let connector = Connector::for_project(&project.root);
+    let connector = Connector::for_project(&project);
     let pubkey_path = connector.default_key.with_extension("pub");
     let public_key = std::fs::read_to_string(&pubkey_path).map_err(|_| {
         Error::Usage(

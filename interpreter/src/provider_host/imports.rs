@@ -91,7 +91,7 @@ impl CallState {
             }
         };
         self.runner_calls += 1;
-        let result = rt.block_on(session.call(op, args, Duration::from_secs(900)));
+        let result = rt.block_on(session.call(op, args, session.op_timeout));
         Ok(match result {
             Ok(v) => Ok(v.to_string()),
             Err(e) => Err(ProviderError {

@@ -175,6 +175,7 @@ pub fn publish_and_follow(
                     },
                     message: Some(error.clone()),
                     duration_ms: 0,
+                    error_class: None,
                 };
                 if !u.handler {
                     observer.finished(&r);
@@ -261,6 +262,7 @@ fn result_of(
         outcome,
         message: data["message"].as_str().map(str::to_owned),
         duration_ms: data["duration_ms"].as_u64().unwrap_or(0),
+        error_class: data["error_class"].as_str().map(str::to_owned),
     }
 }
 
@@ -300,6 +302,7 @@ mod tests {
             outcome,
             message: None,
             duration_ms: 0,
+            error_class: None,
         }
     }
 

@@ -6,7 +6,7 @@
 //! died, the connection dropped) every pending command fails with a clear error at once,
 //! so nothing hangs. A frame is at most [`MAX_FRAME`] bytes: a longer line from the
 //! target (a compromised host, a runner gone wrong) ends the session instead of growing
-//! the controller's memory, and a line that is not a frame is logged and skipped.
+//! the controller's memory, and so does a line that is not a frame.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,8 +90,9 @@ pub fn route(line: &[u8]) -> Routed {
     }
 }
 
+/// The calls waiting for their answer while the session is open; once it is lost, why.
 type Pending =
-    Arc<std::sync::Mutex<Option<HashMap<u64, oneshot::Sender<Result<Value, CallError>>>>>>;
+    Arc<std::sync::Mutex<Result<HashMap<u64, oneshot::Sender<Result<Value, CallError>>>, String>>>;
 
 /// A failed command.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -117,6 +118,8 @@ impl CallError {
 pub struct Session {
     pub target: String,
     pub ready: Ready,
+    /// The longest one op of a provider may take (`[transport] op_timeout`).
+    pub op_timeout: Duration,
     writer: Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
     pending: Pending,
     next_id: AtomicU64,
@@ -184,12 +187,13 @@ impl Session {
                 ));
             }
         };
-        let pending: Pending = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
+        let pending: Pending = Arc::new(std::sync::Mutex::new(Ok(HashMap::new())));
         let reader = tokio::spawn(dispatch(target.to_owned(), lines, pending.clone()));
         tracing::debug!(target, pid = ready.pid, version = %ready.version, "runner ready");
         Ok(Session {
             target: target.to_owned(),
             ready,
+            op_timeout: crate::transport::Timeouts::default().op,
             writer: Mutex::new(stdin),
             pending,
             next_id: AtomicU64::new(1),
@@ -219,10 +223,10 @@ impl Session {
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             match p.as_mut() {
-                Some(map) => map.insert(id, tx),
-                None => {
+                Ok(map) => map.insert(id, tx),
+                Err(reason) => {
                     return Err(CallError::Session(format!(
-                        "the session to `{}` is closed",
+                        "the session to `{}` is closed: {reason}",
                         self.target
                     )));
                 }
@@ -258,18 +262,33 @@ impl Session {
                 self.target
             ))),
             Err(_) => {
-                self.forget(id);
-                Err(CallError::Session(format!(
+                // The target no longer answers (or the op outlived its limit): what it
+                // does now is unknown, so the session ends here and later calls fail at
+                // once instead of each waiting out the limit again.
+                let reason = format!(
                     "`{op}` on `{}` timed out after {}s",
                     self.target,
                     timeout.as_secs()
-                )))
+                );
+                fail_all(&self.pending, &reason);
+                Err(CallError::Session(reason))
             }
         }
     }
 
+    /// Why the session ended (the runner exited, the connection was lost, an op timed
+    /// out), if it did.
+    pub fn lost(&self) -> Option<String> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .err()
+            .cloned()
+    }
+
     fn forget(&self, id: u64) {
-        if let Some(map) = self
+        if let Ok(map) = self
             .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -314,15 +333,20 @@ async fn dispatch<R: AsyncRead + Unpin>(target: String, mut lines: BufReader<R>,
                         continue;
                     }
                     Routed::Ignored(_) => continue,
+                    // A runner speaks only frames: anything else means the target is
+                    // not running our runner (or is compromised), so its calls fail now
+                    // rather than wait out their timeout.
                     Routed::Unreadable(e) => {
-                        tracing::warn!(target = %target, "unreadable frame from the runner: {e}");
-                        continue;
+                        break format!(
+                            "the runner on `{target}` sent a line that is not a frame ({e}); the session is closed"
+                        );
                     }
                 };
                 let tx = pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .as_mut()
+                    .ok()
                     .and_then(|m| m.remove(&id));
                 if let Some(tx) = tx {
                     let _ = tx.send(result);
@@ -337,13 +361,21 @@ async fn dispatch<R: AsyncRead + Unpin>(target: String, mut lines: BufReader<R>,
             Err(e) => break format!("the connection to `{target}` failed: {e}"),
         }
     };
-    let rest = pending
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .unwrap_or_default();
+    fail_all(&pending, &reason);
+}
+
+/// Ends the session for `reason`: every waiting call fails with it, and so does every
+/// later one. The first reason stays.
+fn fail_all(pending: &Pending, reason: &str) {
+    let rest = {
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_err() {
+            return;
+        }
+        std::mem::replace(&mut *p, Err(reason.to_owned())).unwrap_or_default()
+    };
     for (_, tx) in rest {
-        let _ = tx.send(Err(CallError::Session(reason.clone())));
+        let _ = tx.send(Err(CallError::Session(reason.to_owned())));
     }
 }
 
@@ -420,16 +452,22 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::Transient);
     }
 
-    /// A line that is not UTF-8 is one unreadable frame, skipped; it no longer ends the
-    /// session as a failed connection.
+    /// A line that is not a frame (here not even UTF-8) ends the session at once with
+    /// that reason: the caller does not wait out its timeout, and later calls fail too.
     #[tokio::test]
-    async fn a_garbage_line_is_skipped() {
+    async fn a_garbage_line_ends_the_session_with_its_reason() {
         let reply = b"\xff\xfe garbage\n{\"type\":\"done\",\"id\":1,\"result\":7}\n".to_vec();
         let s = session_answering(reply).await;
-        let v = s
-            .call("exec", Value::Null, Duration::from_secs(10))
+        let e = s
+            .call("exec", Value::Null, Duration::from_secs(60))
             .await
-            .unwrap();
-        assert_eq!(v, serde_json::json!(7));
+            .unwrap_err();
+        assert!(e.to_string().contains("not a frame"), "{e}");
+        assert!(s.lost().is_some_and(|r| r.contains("not a frame")));
+        let again = s
+            .call("exec", Value::Null, Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("is closed"), "{again}");
     }
 }

@@ -10,7 +10,7 @@ use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use tokio::io::AsyncWriteExt;
 
-use super::{Session, TargetError, bootstrap_script, runner};
+use super::{Session, TargetError, Timeouts, bootstrap_script, runner};
 
 pub struct SshTarget {
     pub name: String,
@@ -104,12 +104,11 @@ pub async fn start(
     t: &SshTarget,
     known_hosts: &Path,
     r#become: bool,
-    connect_timeout: Duration,
-    start_timeout: Duration,
+    timeouts: &Timeouts,
 ) -> Result<Session, TargetError> {
-    let (handle, _) = connect(t, known_hosts, false, connect_timeout).await?;
+    let (handle, _) = connect(t, known_hosts, false, timeouts).await?;
     let handle = authenticate(handle, t, &Auth::Key(t.key.clone())).await?;
-    start_runner(handle, t, r#become, start_timeout).await
+    start_runner(handle, t, r#become, timeouts.start).await
 }
 
 /// Onboarding's connection: trusts an unknown host key (and returns it, so the caller
@@ -119,13 +118,12 @@ pub async fn start_onboarding(
     auth: &Auth,
     known_hosts: &Path,
     r#become: bool,
-    connect_timeout: Duration,
-    start_timeout: Duration,
+    timeouts: &Timeouts,
 ) -> Result<(Session, HostKey), TargetError> {
-    let (handle, key) = connect(t, known_hosts, true, connect_timeout).await?;
+    let (handle, key) = connect(t, known_hosts, true, timeouts).await?;
     let key = key.ok_or_else(|| TargetError::new(&t.name, "the server presented no host key"))?;
     let handle = authenticate(handle, t, auth).await?;
-    let session = start_runner(handle, t, r#become, start_timeout).await?;
+    let session = start_runner(handle, t, r#become, timeouts.start).await?;
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     Ok((session, HostKey { key, fingerprint }))
 }
@@ -134,13 +132,17 @@ async fn connect(
     t: &SshTarget,
     known_hosts: &Path,
     tofu: bool,
-    connect_timeout: Duration,
+    timeouts: &Timeouts,
 ) -> Result<(client::Handle<Verifier>, Option<russh::keys::PublicKey>), TargetError> {
+    let connect_timeout = timeouts.connect;
     let err = |m: String| TargetError::new(&t.name, m);
     let where_ = format!("{}@{}:{}", t.user, t.host, t.port);
     let config = client::Config {
         nodelay: true,
-        keepalive_interval: Some(Duration::from_secs(15)),
+        // A silent network (a cable pulled, packets dropped) ends the session after
+        // `keepalive_max` unanswered keepalives instead of hanging until an op's timeout.
+        keepalive_interval: Some(timeouts.keepalive_interval),
+        keepalive_max: timeouts.keepalive_max,
         inactivity_timeout: None,
         ..Default::default()
     };
@@ -295,14 +297,22 @@ async fn start_runner(
         .map_err(|e| err(format!("cannot start a command on {where_}: {e}")))?;
     let stream = channel.into_stream();
     let (reader, mut writer) = tokio::io::split(stream);
-    writer
-        .write_all(bytes)
-        .await
-        .map_err(|e| err(format!("uploading the runner failed: {e}")))?;
-    writer
-        .flush()
-        .await
-        .map_err(|e| err(format!("uploading the runner failed: {e}")))?;
+    // A target that does not read (not a shell, a compromised sshd) must not hold the
+    // upload forever: it counts against the start timeout.
+    let upload = async {
+        writer.write_all(bytes).await?;
+        writer.flush().await
+    };
+    match tokio::time::timeout(start_timeout, upload).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(err(format!("uploading the runner failed: {e}"))),
+        Err(_) => {
+            return Err(err(format!(
+                "the runner did not start within {}s (its upload was not read)",
+                start_timeout.as_secs()
+            )));
+        }
+    }
     Session::start(
         &t.name,
         Box::new(reader),
