@@ -9,15 +9,23 @@
 #   bench/peers.sh --peers-only     # without froyo (to test the harness)
 #   bench/peers.sh --runs 1 --tools "froyo pyinfra"
 #   bench/peers.sh --tools "froyo froyo-otlp"   # the cost of tracing (OTLP/gRPC on vs off)
+#   NHOSTS=48 bench/peers.sh --tools "froyo pyinfra"   # the scale rows of issue 19
+#   NHOSTS=200 bench/peers.sh --tools "froyo froyo-queue1 froyo-queue3"   # cluster profile
 #
 # Environment: FROYO (default target/release/froyo, relative to the repo), RUNS (3),
 # VENV (/var/tmp/froyo-bench-venv: ansible-core + pyinfra from PyPI, installed if missing),
 # ANSIBLE_CORE_VERSION (2.19.14) and PYINFRA_VERSION (3.10.0), the versions of the
-# baseline; PORT_BASE (2200: targets on 127.0.0.1:2201-2204), BENCH_ROOT (/tmp/froyo-bench:
+# baseline; NHOSTS (4; one sshd serves up to 16 of them, on consecutive ports), PORT_BASE
+# (2200: targets on 127.0.0.1:2201-…), BENCH_ROOT (/tmp/froyo-bench:
 # target N writes only under BENCH_ROOT/hostN; wiped before every first apply), OUT (the
 # results directory), RUN_TIMEOUT (900 s per run), KEEP_WORK=1 keeps the work directory;
 # FROYO_OTLP_PY (/var/tmp/froyo-otlp, the virtualenv tests/run.sh makes: grpcio +
 # opentelemetry-proto) runs the OTLP/gRPC receiver that the `froyo-otlp` tool exports to.
+# The `froyo-queueN` tools are the cluster profile: `apply --queue` with N `froyo worker`s
+# (WORKER_CONCURRENCY hosts each, default 16), started before the first apply and stopped
+# after the no-change one, their peak RSS in workers.tsv. They need a PostgreSQL (initdb +
+# pg_ctl as the postgres user, trust auth, a loopback port) and a `nats-server -js`, both
+# started in the work directory and stopped by PID.
 #
 # Needs openssh-server + openssh-client (/usr/sbin/sshd, ssh, ssh-keygen) and python3.
 # The 4 sshd are stopped by their recorded PIDs on exit (also on error or Ctrl-C).
@@ -35,7 +43,9 @@ PORT_BASE=${PORT_BASE:-2200}
 BENCH_ROOT=${BENCH_ROOT:-/tmp/froyo-bench}
 OUT=${OUT:-/var/tmp/froyo-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
-NHOSTS=4
+NHOSTS=${NHOSTS:-4}
+PER_SSHD=16
+WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-16}
 PEERS_ONLY=0
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -55,10 +65,11 @@ if [ "$PEERS_ONLY" = 1 ]; then
     TOOLS=$(for t in $TOOLS; do [[ $t = froyo* ]] || printf '%s ' "$t"; done)
 fi
 for t in $TOOLS; do
-    case $t in froyo|froyo-otlp|ansible|ansible-pipelining|pyinfra) ;; *) die "unknown tool $t" ;; esac
+    case $t in froyo|froyo-otlp|froyo-queue[1-9]|ansible|ansible-pipelining|pyinfra) ;; *) die "unknown tool $t" ;; esac
 done
 [ -n "${TOOLS// /}" ] || die "no tools to run"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number"
+[[ $NHOSTS =~ ^[1-9][0-9]*$ ]] || die "NHOSTS must be a positive number"
 [ "$(id -u)" = 0 ] || die "run as root (the sshd targets log in as root)"
 for b in /usr/sbin/sshd ssh ssh-keygen python3; do
     command -v "$b" >/dev/null || die "$b is missing (apt-get install -y openssh-server openssh-client python3-venv)"
@@ -87,9 +98,25 @@ WORK=$(mktemp -d /tmp/froyo-peers.XXXXXX)
 mkdir -p "$OUT/logs" "$OUT/targets"
 SSHD_PIDS=()
 OTLP_PID=
+NATS_PID=
+PG_DATA=
+WORKER_PIDS=()
+stop_workers() {  # [tool round]: stop the workers by PID, record their peak RSS
+    local pid hwm
+    for pid in "${WORKER_PIDS[@]}"; do
+        hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        [ -z "${1:-}" ] || printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$pid" "${hwm:-?}" >>"$OUT/workers.tsv"
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${WORKER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    WORKER_PIDS=()
+}
 cleanup() {
     local rc=$? pid left=()
+    stop_workers
     if [ -n "$OTLP_PID" ]; then kill "$OTLP_PID" 2>/dev/null || true; wait "$OTLP_PID" 2>/dev/null || true; fi
+    if [ -n "$NATS_PID" ]; then kill "$NATS_PID" 2>/dev/null || true; wait "$NATS_PID" 2>/dev/null || true; fi
+    if [ -n "$PG_DATA" ]; then runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true; fi
     for pid in "${SSHD_PIDS[@]}"; do
         # Only our own sshd: started by this script with a config in $WORK.
         if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$WORK/"; then
@@ -109,13 +136,14 @@ cleanup() {
         fi
     fi
     rm -rf "$BENCH_ROOT"
+    [ -z "${PG_ROOT:-}" ] || rm -rf "$PG_ROOT"
     if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- 4 sshd targets on 127.0.0.1 ------------------------------------------------------
+# --- NHOSTS sshd targets on 127.0.0.1, up to PER_SSHD ports per sshd ------------------
 mkdir -p "$WORK/keys" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -C froyo-peers-bench -f "$WORK/keys/id_ed25519"
 cp "$WORK/keys/id_ed25519.pub" "$WORK/keys/authorized_keys"
@@ -123,21 +151,27 @@ cp "$WORK/keys/id_ed25519.pub" "$WORK/keys/authorized_keys"
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 HOSTS=()
 HOST_SPECS=()
-for n in $(seq $NHOSTS); do
-    name=host$n port=$((PORT_BASE + n)) d=$WORK/sshd/host$n
-    ! port_open "$port" || die "127.0.0.1:$port is already in use (set PORT_BASE)"
+for g in $(seq $(( (NHOSTS + PER_SSHD - 1) / PER_SSHD ))); do
+    first=$(( (g - 1) * PER_SSHD + 1 ))
+    last=$(( g * PER_SSHD < NHOSTS ? g * PER_SSHD : NHOSTS ))
+    name=sshd$g d=$WORK/sshd/sshd$g members=()
     mkdir -p "$d"
     ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$d/ssh_host_ed25519_key"
     slog=$OUT/targets/$name-sshd.log flog=$OUT/targets/$name-sftp.log
     : >"$slog"; : >"$flog"
+    listen=""
+    for n in $(seq $first $last); do
+        port=$((PORT_BASE + n))
+        ! port_open "$port" || die "127.0.0.1:$port is already in use (set PORT_BASE)"
+        listen+="ListenAddress 127.0.0.1:$port"$'\n'
+        members+=("host$n")
+    done
     # LogLevel VERBOSE logs every exec/subsystem session ("Starting session: ..."),
     # sftp-server -l DEBUG3 every SFTP request (both counted per run). (DEBUG1 would leak
     # debug lines into every command's stderr.) SetEnv SHLVL=1 stops bash from sourcing
     # root's ~/.bashrc for every command sshd runs (research/peers.md §3.5).
     cat >"$d/sshd_config" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $d/ssh_host_ed25519_key
+${listen}HostKey $d/ssh_host_ed25519_key
 PidFile none
 AuthorizedKeysFile $WORK/keys/authorized_keys
 PermitRootLogin prohibit-password
@@ -150,29 +184,33 @@ UseDNS no
 LogLevel VERBOSE
 SetEnv SHLVL=1
 MaxSessions 50
-MaxStartups 100:30:200
+MaxStartups 200:30:400
 Subsystem sftp /usr/lib/openssh/sftp-server -e -l DEBUG3 2>>$flog
 EOF
     /usr/sbin/sshd -t -f "$d/sshd_config" 2>"$d/check.log" || die "bad sshd config $d/sshd_config: $(cat "$d/check.log")"
     /usr/sbin/sshd -D -e -f "$d/sshd_config" </dev/null 2>>"$slog" &
     pid=$!
     SSHD_PIDS+=("$pid")
-    up=0
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        if port_open "$port"; then up=1; break; fi
-        sleep 0.1
+    for n in $(seq $first $last); do
+        port=$((PORT_BASE + n)) up=0
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            if port_open "$port"; then up=1; break; fi
+            sleep 0.1
+        done
+        [ $up = 1 ] || die "$name did not listen on port $port: $(tail -5 "$slog")"
+        echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/ssh_host_ed25519_key.pub")" >>"$WORK/known_hosts"
     done
-    [ $up = 1 ] || die "sshd for $name on port $port did not start: $(tail -5 "$slog")"
-    echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/ssh_host_ed25519_key.pub")" >>"$WORK/known_hosts"
-    HOSTS+=("$name")
-    HOST_SPECS+=(--host "$name:$pid:$slog:$flog")
+    HOSTS+=("${members[@]}")
+    # Sessions and SFTP requests are counted per sshd (from its logs), round trips per
+    # member host (from froyo's report); measure.py divides by the members.
+    HOST_SPECS+=(--host "$name:$pid:$slog:$flog:$(IFS=,; echo "${members[*]}")")
 done
-echo "sshd targets: ${HOSTS[*]} on 127.0.0.1:$((PORT_BASE + 1))-$((PORT_BASE + NHOSTS)), PIDs ${SSHD_PIDS[*]}"
+echo "sshd targets: $NHOSTS hosts on 127.0.0.1:$((PORT_BASE + 1))-$((PORT_BASE + NHOSTS)), sshd PIDs ${SSHD_PIDS[*]}"
 # Sanity: key login, strict host key, no rc-file tax.
 ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WORK/known_hosts" \
     -i "$WORK/keys/id_ed25519" -p $((PORT_BASE + 1)) root@127.0.0.1 true \
-    || die "ssh to host1 failed: $(tail -5 "$OUT/targets/host1-sshd.log")"
+    || die "ssh to host1 failed: $(tail -5 "$OUT/targets/sshd1-sshd.log")"
 
 # --- the OTLP/gRPC receiver of froyo-otlp ---------------------------------------------
 if [[ " $TOOLS " == *" froyo-otlp "* ]]; then
@@ -186,6 +224,32 @@ if [[ " $TOOLS " == *" froyo-otlp "* ]]; then
     [ "${ready:-}" = READY ] || die "the OTLP receiver did not start"
     OTLP_ENDPOINT=http://127.0.0.1:$port
     echo "OTLP/gRPC receiver: $OTLP_ENDPOINT (PID $OTLP_PID), spans in $OUT/spans.jsonl"
+fi
+
+# --- PostgreSQL and NATS of the froyo-queueN tools ------------------------------------
+if [[ " $TOOLS " == *" froyo-queue"* ]]; then
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
+    NATS=$(command -v nats-server || echo /usr/sbin/nats-server)
+    [ -x "$NATS" ] || die "nats-server is not installed (apt-get install nats-server)"
+    # The postgres user cannot enter $WORK (0700, root's): a directory of its own.
+    PG_ROOT=$(mktemp -d /tmp/froyo-peers-pg.XXXXXX)
+    chown postgres "$PG_ROOT"
+    PG_PORT=$((PORT_BASE + NHOSTS + 1)) NATS_PORT=$((PORT_BASE + NHOSTS + 2))
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_ROOT/data" -U froyo --auth=trust -E UTF8 \
+        --locale=C >"$PG_ROOT/initdb.log" 2>&1 || die "initdb failed: $(tail -5 "$PG_ROOT/initdb.log")"
+    PG_DATA=$PG_ROOT/data
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_ROOT/server.log" -w \
+        -o "-p $PG_PORT -k $PG_ROOT -c listen_addresses=127.0.0.1 -c max_connections=500" start >/dev/null \
+        || die "PostgreSQL did not start: $(tail -5 "$PG_ROOT/server.log")"
+    PG_URL=postgres://froyo@127.0.0.1:$PG_PORT/postgres
+    mkdir -p "$WORK/nats"
+    "$NATS" -js -sd "$WORK/nats" -a 127.0.0.1 -p "$NATS_PORT" >"$OUT/nats.log" 2>&1 &
+    NATS_PID=$!
+    for _ in $(seq 100); do port_open "$NATS_PORT" && break; sleep 0.1; done
+    port_open "$NATS_PORT" || die "nats-server did not start: $(tail -5 "$OUT/nats.log")"
+    NATS_URL=nats://127.0.0.1:$NATS_PORT
+    echo "cluster profile: PostgreSQL $PG_URL (data $PG_DATA), NATS $NATS_URL (PID $NATS_PID)"
 fi
 
 # --- workloads and inventories ----------------------------------------------------------
@@ -261,12 +325,26 @@ cp "$WORK/ansible/hosts.ini" "$WORK/ansible/ansible.cfg" "$WORK/ansible/site.yml
 # --- runs ---------------------------------------------------------------------------------
 close_masters='for s in '"$WORK"'/cp/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit bench; done; true'
 
-reset_state() {  # $1 = tool: forget everything it remembers between runs
+reset_state() {  # $1 = tool, $2 = round: forget everything it remembers between runs
     case $1 in
         # A fresh project every time: nothing of froyo's survives but the SSH keys. The
         # built-in providers are embedded precompiled, so there is no compile cache to keep.
+        froyo-queue*)
+            # A fresh namespace of the shared state for every round, and N new workers.
+            find "$WORK/froyo/.froyo" -mindepth 1 -maxdepth 1 ! -name keys ! -name known_hosts \
+                -exec rm -rf {} +
+            printf '[project]\nname = "peers-bench"\n\n[state]\nnamespace = "%s-r%s"\n' \
+                "$1" "$2" >"$WORK/froyo/froyo.toml"
+            local i
+            for i in $(seq "${1#froyo-queue}"); do
+                env -C "$WORK/froyo" NO_COLOR=1 FROYO_STATE_URL="$PG_URL" "$FROYO" worker \
+                    --queue "$NATS_URL" --concurrency "$WORKER_CONCURRENCY" \
+                    >"$OUT/logs/$1-$2-worker$i.log" 2>&1 &
+                WORKER_PIDS+=("$!")
+            done ;;
         froyo*) find "$WORK/froyo/.froyo" -mindepth 1 -maxdepth 1 ! -name keys ! -name known_hosts \
-            -exec rm -rf {} + ;;
+            -exec rm -rf {} +
+            printf '[project]\nname = "peers-bench"\n' >"$WORK/froyo/froyo.toml" ;;
         ansible*) rm -rf "$WORK/ansible/home" && mkdir -p "$WORK/ansible/home" ;;
         pyinfra) ;;
     esac
@@ -277,6 +355,9 @@ run_one() {  # tool phase round
     case $tool in
         froyo)
             cmd=(env -C "$WORK/froyo" NO_COLOR=1 "$FROYO" apply --yes site.star) ;;
+        froyo-queue*)
+            cmd=(env -C "$WORK/froyo" NO_COLOR=1 FROYO_STATE_URL="$PG_URL" "$FROYO" apply --yes site.star
+                 --queue "$NATS_URL") ;;
         froyo-otlp)
             cmd=(env -C "$WORK/froyo" NO_COLOR=1 OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT="$OTLP_ENDPOINT"
                  OTEL_SERVICE_NAME=froyo-bench "$FROYO" apply --yes site.star) ;;
@@ -301,9 +382,10 @@ for round in $(seq "$RUNS"); do
         # Wipe the targets' trees; BENCH_ROOT itself stays (0755) as their common parent.
         rm -rf "$BENCH_ROOT"/host*
         mkdir -p "$BENCH_ROOT" && chmod 755 "$BENCH_ROOT"
-        reset_state "$tool"
+        reset_state "$tool" "$round"
         run_one "$tool" first "$round"
         run_one "$tool" noop "$round"
+        [[ $tool != froyo-queue* ]] || stop_workers "$tool" "$round"
     done
 done
 

@@ -136,7 +136,8 @@ def main():
     ap.add_argument("--out", required=True, help="JSON lines file to append to")
     ap.add_argument("--log", required=True, help="stdout+stderr of the tool")
     ap.add_argument("--host", action="append", default=[],
-                    help="NAME:SSHD_PID:SSHD_LOG:SFTP_LOG (repeat per target)")
+                    help="NAME:SSHD_PID:SSHD_LOG:SFTP_LOG[:HOST,HOST,...] (repeat per sshd; "
+                         "the hosts it serves, default NAME alone)")
     ap.add_argument("--cleanup", help="shell command run after the tool (not timed)")
     ap.add_argument("--digest-root", help="hash this tree after the run")
     ap.add_argument("--timeout", type=float, default=900)
@@ -152,9 +153,11 @@ def main():
 
     hosts = []
     for spec in a.host:
-        name, pid, slog, flog = spec.split(":", 3)
+        name, pid, slog, flog, *members = spec.split(":", 4)
         pid = int(pid)
+        members = members[0].split(",") if members else [name]
         hosts.append({"name": name, "pid": pid, "sshd_log": slog, "sftp_log": flog,
+                      "members": members,
                       "cpu0": children_cpu(pid), "off_sshd": size(slog),
                       "off_sftp": size(flog)})
 
@@ -224,8 +227,10 @@ def main():
     for h in hosts:
         c = count_host(segment(h["sshd_log"], h["off_sshd"]),
                        segment(h["sftp_log"], h["off_sftp"]))
-        c["runner"] = runner.get(h["name"], 0)
+        c["runner"] = sum(runner.get(m, 0) for m in h["members"])
         c["requests"] = c["sessions"] + c["sftp"] + c["runner"]
+        # One sshd may serve several hosts: its counts are theirs together.
+        c["hosts"] = len(h["members"])
         per_host[h["name"]] = c
         target_cpu += children_cpu(h["pid"]) - h["cpu0"]
 
@@ -249,7 +254,8 @@ def main():
     }
     with open(a.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    mean = lambda k: sum(v[k] for v in per_host.values()) / max(len(per_host), 1)
+    mean = lambda k: (sum(v[k] for v in per_host.values())
+                      / max(sum(v["hosts"] for v in per_host.values()), 1))
     print(f"  {a.tool:<18} {a.phase:<8} round {a.round}: rc={rc} wall={wall:.2f}s "
           f"ctrl_cpu={rec['ctrl_cpu']:.2f}s target_cpu={target_cpu:.2f}s "
           f"requests/host={mean('requests'):.0f} (sessions {mean('sessions'):.0f}, "

@@ -10,7 +10,8 @@ PHASES = [("first", "first apply"), ("noop", "no-change apply")]
 
 def per_host_mean(rec, key):
     hosts = rec["hosts"].values()
-    return sum(h[key] for h in hosts) / max(len(hosts), 1)
+    # An entry is one sshd; it may serve several hosts (older records: one each).
+    return sum(h[key] for h in hosts) / max(sum(h.get("hosts", 1) for h in hosts), 1)
 
 
 def med(xs):
