@@ -12,6 +12,7 @@ mod diagnostics;
 mod engine;
 mod examples;
 mod faults;
+mod faults_disk;
 mod faults_targets;
 mod format;
 mod front_door;

@@ -33,6 +33,16 @@ pub fn restore(args: &BackupArgs) -> Result<ExitCode, Error> {
             help: "restore a backup into a new PostgreSQL namespace or database with `froyo state migrate --from FILE --to URL`".into(),
         });
     }
+    // A damaged state (one that does not open, or fails its integrity check) is kept
+    // aside and the backup goes into a new file: the one command that repairs a broken
+    // state must not need the state to work. The backup is checked before anything moves.
+    SqliteStore::check_backup(&args.file)?;
+    if let Some(aside) = SqliteStore::set_aside_if_damaged(&project.root)? {
+        say!(
+            "The state was damaged; it is kept as {} and the backup replaces it.",
+            aside.display()
+        );
+    }
     let store = SqliteStore::open_project(&project.root)?;
     // Nobody may write while the state is replaced.
     let lock = store.lock("restore")?;

@@ -118,7 +118,7 @@ fn stale(holder: &LockHolder, now: i64) -> bool {
 pub fn acquire(path: &Path, command: &str) -> Result<LockGuard, Error> {
     let err = |e: rusqlite::Error| Error::State {
         path: path.to_owned(),
-        message: format!("lock: {e}"),
+        message: format!("lock: {}", super::sqlite::explain(path, e)),
     };
     let mut conn = open(path).map_err(err)?;
     let tx = conn

@@ -33,7 +33,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let err = |e: String| Error::State {
             path: path.to_owned(),
-            message: e,
+            message: explain(path, e),
         };
         let fresh = !path.exists();
         let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
@@ -79,16 +79,58 @@ impl SqliteStore {
         self.with(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
     }
 
-    /// Replaces the whole state with the backup at `from` (checked first). Needs the lock.
-    pub fn restore(&self, from: &Path, _lock: &LockGuard) -> Result<()> {
-        let src = SqliteStore::open_readonly(from)?;
-        let ok = src.integrity_check()?;
+    /// Checks that `from` is a sound SQLite database (`PRAGMA integrity_check`).
+    pub fn check_backup(from: &Path) -> Result<()> {
+        let ok = SqliteStore::open_readonly(from)?.integrity_check()?;
         if ok != "ok" {
             return Err(Error::State {
                 path: from.to_owned(),
                 message: format!("the backup is damaged: {ok}"),
             });
         }
+        Ok(())
+    }
+
+    /// When the project's `.froyo/state.db` cannot be opened or fails its integrity check,
+    /// renames it (with its `-wal` and `-shm` files) to `state.db.damaged-<ms>` so that a
+    /// restore can start from an empty file; the damaged copy is kept, never deleted.
+    /// Returns where it went, or `None` when the state is sound or absent.
+    pub fn set_aside_if_damaged(root: &Path) -> Result<Option<PathBuf>> {
+        let path = super::state_dir(root).join("state.db");
+        if !path.exists() {
+            return Ok(None);
+        }
+        // Only damage sets the file aside; any other failure (a lock held too long, a
+        // permission) is reported as it is and the file stays where it is.
+        let damaged = |e: &Error| {
+            let m = e.to_string();
+            ["not a database", "malformed", "corrupt"]
+                .iter()
+                .any(|d| m.contains(d))
+        };
+        match SqliteStore::open(&path).and_then(|s| s.integrity_check()) {
+            Ok(ok) if ok == "ok" => return Ok(None),
+            Ok(_) => {}
+            Err(e) if damaged(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let aside = path.with_extension(format!("db.damaged-{}", now_ms()));
+        for suffix in ["", "-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", path.display()));
+            if from.exists() {
+                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                std::fs::rename(&from, &to).map_err(|e| Error::State {
+                    path: from.clone(),
+                    message: format!("cannot set the damaged state aside: {e}"),
+                })?;
+            }
+        }
+        Ok(Some(aside))
+    }
+
+    /// Replaces the whole state with the backup at `from` (checked first). Needs the lock.
+    pub fn restore(&self, from: &Path, _lock: &LockGuard) -> Result<()> {
+        SqliteStore::check_backup(from)?;
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.restore(
             rusqlite::MAIN_DB,
@@ -121,9 +163,36 @@ impl SqliteStore {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn).map_err(|e| Error::State {
             path: self.path.clone(),
-            message: e.to_string(),
+            message: explain(&self.path, e),
         })
     }
+}
+
+/// SQLite reports a full filesystem as "database or disk is full" or, when its WAL index
+/// cannot grow, as a bare "disk I/O error": when the state's filesystem has (almost) no
+/// room left, the message says so, since that is what the user has to fix.
+pub(super) fn explain(path: &Path, e: impl std::fmt::Display) -> String {
+    let m = e.to_string();
+    if (m.contains("disk I/O error") || m.contains("disk is full")) && filesystem_full(path) {
+        return format!(
+            "no space left on the filesystem of the state ({m}); free some space and run again"
+        );
+    }
+    m
+}
+
+/// Whether the filesystem holding `path` has less than 64 KiB available.
+fn filesystem_full(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent().unwrap_or(path);
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated path; `out` is a valid, writable `statvfs` that the
+    // call fills in (all-zero bytes are a valid value of the plain C struct).
+    let mut out: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut out) };
+    rc == 0 && u128::from(out.f_bavail) * u128::from(out.f_frsize) < 64 * 1024
 }
 
 fn json_text(v: &Json) -> String {
