@@ -102,11 +102,12 @@ impl SqliteStore {
         }
         // Only damage sets the file aside; any other failure (a lock held too long, a
         // permission) is reported as it is and the file stays where it is.
-        let damaged = |e: &Error| {
-            let m = e.to_string();
-            ["not a database", "malformed", "corrupt"]
+        // (The message alone: the path in the error may contain any word.)
+        let damaged = |e: &Error| match e {
+            Error::State { message, .. } => ["not a database", "malformed", "corrupt"]
                 .iter()
-                .any(|d| m.contains(d))
+                .any(|d| message.contains(d)),
+            _ => false,
         };
         match SqliteStore::open(&path).and_then(|s| s.integrity_check()) {
             Ok(ok) if ok == "ok" => return Ok(None),
