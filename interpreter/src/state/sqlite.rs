@@ -116,10 +116,15 @@ impl SqliteStore {
             Err(e) => return Err(e),
         }
         let aside = path.with_extension(format!("db.damaged-{}", now_ms()));
+        let with_suffix = |p: &Path, suffix: &str| {
+            let mut s = p.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
         for suffix in ["", "-wal", "-shm"] {
-            let from = PathBuf::from(format!("{}{suffix}", path.display()));
+            let from = with_suffix(&path, suffix);
             if from.exists() {
-                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                let to = with_suffix(&aside, suffix);
                 std::fs::rename(&from, &to).map_err(|e| Error::State {
                     path: from.clone(),
                     message: format!("cannot set the damaged state aside: {e}"),
