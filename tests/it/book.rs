@@ -14,7 +14,13 @@
 //!   page's default one (a broken `inventory.toml` must not break the next block);
 //! - `data`: with `file=`, written but not checked on its own (a later block reads it,
 //!   as `cue_values()` reads a `.cue` file);
-//! - `ignore`: not checked; REASON (after a space) must say why.
+//! - `ignore`: not checked; REASON (after a space) must say why;
+//! - `clean=PATH`, on a `console` block: PATH (outside the project: `/tmp/froyo-hello`)
+//!   is removed before the page's first block, and the page holds it from other tests
+//!   until its last.
+//!
+//! A `console` block is a shell session, replayed command by command in the scratch
+//! project and compared with what the book shows (`book_console.rs`).
 //!
 //! The generated reference pages are not scanned: their blocks are signatures, and their
 //! examples come from the built-ins' doc comments, which `froyo doc` tests cover.
@@ -173,7 +179,19 @@ fn check_page(page: &Path) -> (usize, Vec<String>) {
     let mut projects: std::collections::BTreeMap<String, tempfile::TempDir> =
         std::collections::BTreeMap::new();
     let (mut checked, mut failures) = (0, Vec::new());
-    for (n, b) in blocks(&md).iter().enumerate() {
+    let blocks = blocks(&md);
+    let _owned = blocks.iter().find_map(|b| b.attr("clean")).map(|owned| {
+        assert_eq!(
+            owned,
+            "/tmp/froyo-hello",
+            "{}: only the hello directory is shared",
+            rel(page)
+        );
+        let guard = crate::hello_dir();
+        let _ = std::fs::remove_dir_all(owned);
+        guard
+    });
+    for (n, b) in blocks.iter().enumerate() {
         let dir = projects
             .entry(b.attr("project").unwrap_or("").to_owned())
             .or_insert_with(|| tempfile::tempdir().unwrap())
@@ -190,6 +208,13 @@ fn check_page(page: &Path) -> (usize, Vec<String>) {
         }
         if let Some(fixture) = b.attr("fixture") {
             copy_dir(&crate::fixtures().join("book").join(fixture), dir);
+        }
+        if b.lang == "console" {
+            checked += 1;
+            if let Err(e) = crate::book_console::replay(dir, &b.text) {
+                failures.push(format!("{at}: {e}"));
+            }
+            continue;
         }
         let file = match (b.attr("file"), b.lang.as_str()) {
             (Some(f), _) => Some(f.to_owned()),
@@ -292,6 +317,29 @@ fn a_block_that_does_what_the_book_does_not_say_fails_the_check() {
     assert!(failures[1].contains("must pass"), "{}", failures[1]);
     assert!(failures[2].contains("TOML block needs"), "{}", failures[2]);
     assert!(failures[3].contains("needs a reason"), "{}", failures[3]);
+}
+
+#[test]
+fn a_session_that_prints_what_the_book_does_not_show_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.md");
+    let ok = "```console\n$ printf 'hello\\nworld\\n'\nhello\nworld\n$ false\n[exit 1]\n```\n\n";
+    let wrong_text = "```console\n$ echo hello\nhallo\n```\n\n";
+    let wrong_exit = "```console\n$ froyo check missing.star\n…\n```\n";
+    std::fs::write(&page, format!("{ok}{wrong_text}{wrong_exit}")).unwrap();
+    let (checked, failures) = check_page(&page);
+    assert_eq!(checked, 3);
+    assert_eq!(failures.len(), 2, "{failures:#?}");
+    assert!(
+        failures[0].contains("`$ echo hello` exited 0"),
+        "{}",
+        failures[0]
+    );
+    assert!(
+        failures[1].contains("exited 1 (the book says 0)"),
+        "{}",
+        failures[1]
+    );
 }
 
 #[test]

@@ -174,6 +174,7 @@ fn the_readme_main_job_applies_hello_and_then_has_nothing_to_do() {
         dir.path().join("hello.star"),
     )
     .unwrap();
+    let _owned = crate::hello_dir();
     let _ = std::fs::remove_dir_all("/tmp/froyo-hello");
     let first = froyo(dir.path(), &["apply", "hello.star", "--yes"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use froyo::state::{RunStatus, Store};
 
 use crate::engine::{Proj, slow_playbook, wait_for};
+use crate::fault_log::Recorded;
 
 fn spawn_apply(p: &Proj, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_froyo"))
@@ -82,6 +83,7 @@ fn sigint_stops_new_work_lets_the_running_step_finish_and_the_next_apply_resumes
     wait_for("three steps done", Duration::from_secs(60), || {
         count(&p, "done-") >= 3
     });
+    let before = Recorded::of(&p.store());
     signal(&child, "INT");
     let (code, stderr, took) = wait_exit(child, Duration::from_secs(20));
     assert_eq!(code, 130, "{stderr}");
@@ -101,6 +103,15 @@ fn sigint_stops_new_work_lets_the_running_step_finish_and_the_next_apply_resumes
     let runs = store.runs(10).unwrap();
     assert_eq!(runs[0].status, RunStatus::Interrupted, "{runs:?}");
     eprintln!("SIGINT: exit 130 {took:?} after the signal, {done} of 30 steps done");
+    before.survived(
+        &store,
+        "faults::sigint_stops_new_work_…",
+        "SIGINT mid-apply",
+        &format!(
+            "exit 130 {:.1} s after, run interrupted, the next apply resumed",
+            took.as_secs_f64()
+        ),
+    );
 
     let next = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(next.code, 0, "{}", next.stderr);
@@ -123,6 +134,7 @@ fn sigint_then_sigterm_stops_at_once_and_records_the_run_as_interrupted() {
     wait_for("the first step to start", Duration::from_secs(60), || {
         count(&p, "started-") >= 1
     });
+    let before = Recorded::of(&p.store());
     signal(&child, "INT");
     std::thread::sleep(Duration::from_millis(300));
     signal(&child, "TERM");
@@ -135,6 +147,15 @@ fn sigint_then_sigterm_stops_at_once_and_records_the_run_as_interrupted() {
     assert_eq!(runs[0].status, RunStatus::Interrupted, "{runs:?}");
     assert_eq!(count(&p, "done-"), 0, "the long step was not waited for");
     eprintln!("SIGINT then SIGTERM: exit 143 {took:?} after the second signal");
+    before.survived(
+        &store,
+        "faults::sigint_then_sigterm_stops_at_once_…",
+        "SIGINT, then SIGTERM",
+        &format!(
+            "exit 143 {:.1} s after SIGTERM, run interrupted",
+            took.as_secs_f64()
+        ),
+    );
     drop(store);
 
     let next = p.run(&["apply", "--yes", "site.star"]);
@@ -152,12 +173,19 @@ fn sigterm_alone_ends_the_apply_with_143_and_the_state_sound() {
     wait_for("the first resources", Duration::from_secs(60), || {
         std::fs::read_dir(&p.out).map(|d| d.count()).unwrap_or(0) >= 3
     });
+    let before = Recorded::of(&p.store());
     signal(&child, "TERM");
     let (code, stderr, _) = wait_exit(child, Duration::from_secs(20));
     assert_eq!(code, 143, "{stderr}");
     let store = p.store();
     assert_eq!(store.integrity_check().unwrap(), "ok");
     assert_eq!(store.runs(1).unwrap()[0].status, RunStatus::Interrupted);
+    before.survived(
+        &store,
+        "faults::sigterm_alone_ends_the_apply_…",
+        "SIGTERM mid-apply",
+        "exit 143, run interrupted",
+    );
     let next = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(next.code, 0, "{}", next.stderr);
     assert_eq!(std::fs::read_dir(&p.out).unwrap().count(), 40);

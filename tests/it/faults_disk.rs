@@ -9,6 +9,7 @@ use std::process::Command;
 use froyo::state::Store;
 
 use crate::engine::Proj;
+use crate::fault_log::Recorded;
 
 /// A `tmpfs` of `size` mounted on `dir` (created), unmounted on drop, also when the test
 /// fails.
@@ -71,17 +72,22 @@ impl Drop for Tmpfs {
 fn a_full_target_filesystem_fails_that_file_alone_and_leaves_the_old_content() {
     let p = Proj::new("");
     let small = Tmpfs::mount(&p.out.join("small"), "64k");
-    std::fs::write(small.dir.join("big.bin"), "old\n").unwrap();
     let playbook = |kib: usize| {
         format!(
             "load(\"@stdlib//linux.star\", \"file\")\n\
-             file(\"{out}/other.conf\", content = \"x = 1\\n\")\n\
+             file(\"{out}/other.conf\", content = \"x = {kib}\\n\")\n\
              file(\"{out}/small/big.bin\", content = \"{}\")\n",
             "a".repeat(kib * 1024),
             out = p.out.display()
         )
     };
+    // A first apply that fits: its records are what the fault must not lose.
+    std::fs::write(p.root.join("site.star"), playbook(16)).unwrap();
+    let fits = p.run(&["apply", "--yes", "site.star"]);
+    assert_eq!(fits.code, 0, "{}\n{}", fits.stdout, fits.stderr);
+    let old = std::fs::read(small.dir.join("big.bin")).unwrap();
     std::fs::write(p.root.join("site.star"), playbook(200)).unwrap();
+    let before = Recorded::of(&p.store());
     let full = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(full.code, 1, "{}\n{}", full.stdout, full.stderr);
     let all = format!("{}{}", full.stdout, full.stderr);
@@ -91,12 +97,12 @@ fn a_full_target_filesystem_fails_that_file_alone_and_leaves_the_old_content() {
     );
     assert_eq!(
         std::fs::read_to_string(p.out.join("other.conf")).unwrap(),
-        "x = 1\n",
+        "x = 200\n",
         "the other resource is applied"
     );
     assert_eq!(
-        std::fs::read_to_string(small.dir.join("big.bin")).unwrap(),
-        "old\n",
+        std::fs::read(small.dir.join("big.bin")).unwrap(),
+        old,
         "the old content is intact"
     );
     let left: Vec<_> = std::fs::read_dir(&small.dir)
@@ -106,14 +112,20 @@ fn a_full_target_filesystem_fails_that_file_alone_and_leaves_the_old_content() {
         .collect();
     assert_eq!(left, ["big.bin"], "no temp file is left behind");
     assert_eq!(p.store().integrity_check().unwrap(), "ok");
+    before.survived(
+        &p.store(),
+        "faults_disk::a_full_target_filesystem_…",
+        "the target's filesystem full during a write (64 KiB tmpfs)",
+        "E-PROVIDER for that file, old content intact, no temp file, a rerun converged",
+    );
 
     // Room again (a smaller file): the next apply converges, then nothing is left to do.
-    std::fs::write(p.root.join("site.star"), playbook(16)).unwrap();
+    std::fs::write(p.root.join("site.star"), playbook(24)).unwrap();
     let again = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
     assert_eq!(
         std::fs::metadata(small.dir.join("big.bin")).unwrap().len(),
-        16 * 1024
+        24 * 1024
     );
     let plan = p.run(&["plan", "--detailed-exitcode", "site.star"]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
@@ -131,6 +143,7 @@ fn a_full_state_filesystem_is_e_state_changes_nothing_and_loses_nothing() {
     let first = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     let runs_before = p.store().runs(100).unwrap().len();
+    let before = Recorded::of(&p.store());
 
     std::fs::write(
         p.root.join("site.star"),
@@ -160,6 +173,12 @@ fn a_full_state_filesystem_is_e_state_changes_nothing_and_loses_nothing() {
         store.runs(100).unwrap().len() >= runs_before,
         "no run is lost"
     );
+    before.survived(
+        &store,
+        "faults_disk::a_full_state_filesystem_…",
+        "the state's filesystem full (2 MiB tmpfs)",
+        "E-STATE before anything changed, a rerun converged once there was room",
+    );
     drop(store);
     let again = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
@@ -181,6 +200,7 @@ fn a_damaged_state_is_e_state_and_restore_brings_the_backup_back() {
     let first = p.run(&["apply", "--yes", "site.star"]);
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     let backup = p.root.join("state-backup.db");
+    let before = Recorded::of(&p.store());
     let b = p.run(&["backup", backup.to_str().unwrap()]);
     assert_eq!(b.code, 0, "{}", b.stderr);
 
@@ -226,6 +246,13 @@ fn a_damaged_state_is_e_state_and_restore_brings_the_backup_back() {
     assert!(kept.contains(&bytes), "the damaged state is kept aside");
     assert_eq!(p.store().integrity_check().unwrap(), "ok");
     assert_eq!(p.store().runs(100).unwrap().len(), 1);
+    // Lost counts what the backup held: what came after it was in the damaged file only.
+    before.survived(
+        &p.store(),
+        "faults_disk::a_damaged_state_…",
+        "state.db damaged (its header overwritten)",
+        "E-STATE naming the file, froyo restore brought the backup back, the damaged file kept aside",
+    );
     let after = p.run(&["plan", "--detailed-exitcode", "site.star"]);
     assert_eq!(after.code, 0, "{}\n{}", after.stdout, after.stderr);
 }

@@ -13,6 +13,7 @@ use froyo::state::SqliteStore;
 
 use crate::Run;
 use crate::engine::wait_for;
+use crate::fault_log::Recorded;
 use crate::netns::Netns;
 use crate::sshd::{Options, Project, Sshd, whoami};
 
@@ -224,6 +225,7 @@ fn a_runner_killed_mid_apply_fails_its_host_only_and_a_rerun_converges() {
     let f = Fleet::new(12, "0.3", "", None, |_| String::new());
     let child = f.spawn_apply();
     wait_steps(&f, 2);
+    let before = Recorded::of(&f.store());
     let pids = f.servers[1].runner_processes();
     assert!(!pids.is_empty(), "no runner on t2");
     for pid in &pids {
@@ -235,6 +237,15 @@ fn a_runner_killed_mid_apply_fails_its_host_only_and_a_rerun_converges() {
     let (run, took) = wait_exit(child, Instant::now(), Duration::from_secs(60));
     only_t2_failed(&f, &run);
     eprintln!("runner killed: apply ended {took:?} later\n{}", run.stderr);
+    before.survived(
+        &f.store(),
+        "faults_targets::a_runner_killed_mid_apply_…",
+        "the runner on 1 of 3 hosts killed (SIGKILL)",
+        &format!(
+            "E-TARGET on that host {:.1} s later, the others finished, a rerun converged",
+            took.as_secs_f64()
+        ),
+    );
     f.rerun_converges();
 }
 
@@ -244,10 +255,20 @@ fn sshd_killed_mid_apply_fails_its_host_only_and_a_rerun_converges() {
     let mut f = Fleet::new(12, "0.3", "", None, |_| String::new());
     let child = f.spawn_apply();
     wait_steps(&f, 2);
+    let before = Recorded::of(&f.store());
     f.servers[1].kill();
     let (run, took) = wait_exit(child, Instant::now(), Duration::from_secs(60));
     only_t2_failed(&f, &run);
     eprintln!("sshd killed: apply ended {took:?} later\n{}", run.stderr);
+    before.survived(
+        &f.store(),
+        "faults_targets::sshd_killed_mid_apply_…",
+        "sshd on 1 of 3 hosts killed, then restarted",
+        &format!(
+            "E-TARGET on that host {:.1} s later, the others finished, a rerun converged",
+            took.as_secs_f64()
+        ),
+    );
     f.servers[1].restart();
     f.rerun_converges();
 }
@@ -268,6 +289,7 @@ fn a_network_drop_to_one_host_fails_it_within_the_keepalive_limit() {
     let ns = f.netns.as_ref().unwrap();
     let child = f.spawn_apply();
     wait_steps(&f, 2);
+    let before = Recorded::of(&f.store());
     let port = f.servers[1].port.to_string();
     ns.exec(&["nft", "add", "table", "inet", "fault"]);
     ns.exec(&[
@@ -291,6 +313,15 @@ fn a_network_drop_to_one_host_fails_it_within_the_keepalive_limit() {
         "network dropped: apply ended {took:?} later\n{}",
         run.stderr
     );
+    before.survived(
+        &f.store(),
+        "faults_targets::a_network_drop_to_one_host_…",
+        "the network to 1 of 3 hosts dropped for 30 s (nftables)",
+        &format!(
+            "E-TARGET on that host {:.1} s after the drop (keepalive 1 s × 2), a rerun converged",
+            took.as_secs_f64()
+        ),
+    );
     // The drop lasts 30 s; then the network is back and the next apply converges.
     std::thread::sleep(Duration::from_secs(30).saturating_sub(dropped.elapsed()));
     ns.exec(&["nft", "delete", "table", "inet", "fault"]);
@@ -303,7 +334,7 @@ fn a_network_drop_to_one_host_fails_it_within_the_keepalive_limit() {
 /// message, and (as for any host that cannot be planned) nothing is applied anywhere: no
 /// step starts on `t1` or `t3` either. The controller's memory stays bounded (GNU time's
 /// peak RSS, in KiB, is returned) and the state stays sound.
-fn malicious(script: &str, transport: &str, expect: &str) -> (Run, u64) {
+fn malicious(test: &str, fault: &str, script: &str, transport: &str, expect: &str) -> (Run, u64) {
     let evil = tempfile::tempdir().unwrap();
     let path = evil.path().join("evil.sh");
     // It swallows the upload (as a shell would) so that only its answers matter.
@@ -321,6 +352,8 @@ fn malicious(script: &str, transport: &str, expect: &str) -> (Run, u64) {
     let f = Fleet::new(4, "0.1", transport, None, |i| {
         if i == 1 { force.clone() } else { String::new() }
     });
+    // A fresh state: the plan fails before anything is recorded but the run itself.
+    let before = Recorded::of(&f.store());
     let out = Command::new("/usr/bin/time")
         .args(["-f", "FROYO-MAXRSS %M"])
         .arg(env!("CARGO_BIN_EXE_froyo"))
@@ -353,6 +386,15 @@ fn malicious(script: &str, transport: &str, expect: &str) -> (Run, u64) {
         assert_eq!(f.count(h, "started-"), 0, "{h}: {}", run.stdout);
     }
     assert_eq!(f.store().integrity_check().unwrap(), "ok");
+    before.survived(
+        &f.store(),
+        test,
+        fault,
+        &format!(
+            "{expect:?} on that host, nothing applied anywhere, controller peak RSS {} MiB",
+            rss / 1024
+        ),
+    );
     (run, rss)
 }
 
@@ -361,9 +403,17 @@ const READY: &str = r#"echo '{"type":"ready","version":"0.1.0","pid":1,"arch":"x
 
 #[test]
 fn a_target_answering_garbage_fails_that_host_at_once() {
-    let (run, _) = malicious("echo 'HTTP/1.1 200 OK'; wait", "", "unexpected first line");
+    let (run, _) = malicious(
+        "faults_targets::a_target_answering_garbage_…",
+        "a target answering garbage",
+        "echo 'HTTP/1.1 200 OK'; wait",
+        "",
+        "unexpected first line",
+    );
     eprintln!("{}", run.stderr);
     let (run, _) = malicious(
+        "faults_targets::a_target_answering_garbage_…",
+        "a target sending a line that is not a frame",
         &format!("{READY}; sleep 0.5; echo 'not a frame'; wait"),
         "",
         "not a frame",
@@ -375,6 +425,8 @@ fn a_target_answering_garbage_fails_that_host_at_once() {
 fn a_target_sending_a_huge_frame_cannot_grow_the_controller() {
     // 256 MiB without a newline, after a valid `ready`.
     let (run, rss_kib) = malicious(
+        "faults_targets::a_target_sending_a_huge_frame_…",
+        "a target sending a 256 MiB frame",
         &format!("{READY}; head -c 268435456 /dev/zero | tr '\\0' x; sleep 60"),
         "",
         "longer than",
@@ -395,13 +447,25 @@ fn a_target_sending_a_huge_frame_cannot_grow_the_controller() {
 fn a_target_that_never_answers_fails_after_its_time_limits() {
     // Silent before `ready`: the start timeout.
     let started = Instant::now();
-    let (run, _) = malicious("wait", "start_timeout = 3\n", "did not start within 3s");
+    let (run, _) = malicious(
+        "faults_targets::a_target_that_never_answers_…",
+        "a target silent before ready",
+        "wait",
+        "start_timeout = 3\n",
+        "did not start within 3s",
+    );
     let took = started.elapsed();
     eprintln!("silent target: apply took {took:?}\n{}", run.stderr);
     assert!(took < Duration::from_secs(40), "{took:?}");
     // Ready, then silent: the op timeout.
     let started = Instant::now();
-    let (run, _) = malicious(&format!("{READY}; wait"), "op_timeout = 3\n", "timed out");
+    let (run, _) = malicious(
+        "faults_targets::a_target_that_never_answers_…",
+        "a target silent after ready",
+        &format!("{READY}; wait"),
+        "op_timeout = 3\n",
+        "timed out",
+    );
     let took = started.elapsed();
     eprintln!("silent runner: apply took {took:?}\n{}", run.stderr);
     assert!(took < Duration::from_secs(40), "{took:?}");

@@ -5,12 +5,14 @@ mod agent;
 mod agent_harness;
 mod auto_edges;
 mod book;
+mod book_console;
 mod cli;
 mod cluster;
 mod cue;
 mod diagnostics;
 mod engine;
 mod examples;
+mod fault_log;
 mod faults;
 mod faults_disk;
 mod faults_targets;
@@ -53,6 +55,13 @@ pub fn repo() -> PathBuf {
         .parent()
         .expect("repo root")
         .to_path_buf()
+}
+
+/// `/tmp/froyo-hello`, where `examples/hello.star` writes: held by each test that applies
+/// it (the README's main job, the book's hello session), so they take turns.
+pub fn hello_dir() -> std::sync::MutexGuard<'static, ()> {
+    static HELLO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HELLO.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn fixtures() -> PathBuf {

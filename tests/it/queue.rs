@@ -337,6 +337,7 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let before = crate::fault_log::Recorded::of(&store);
     let status = Command::new("kill")
         .args(["-KILL", &victim.to_string()])
         .status()
@@ -387,6 +388,12 @@ fn a_worker_killed_mid_host_leaves_it_to_another_and_no_handler_is_lost() {
     assert!(
         store.pending(&host).unwrap().is_empty(),
         "no notification left pending"
+    );
+    before.survived(
+        &store,
+        "queue::a_worker_killed_mid_host_…",
+        "a cluster worker killed (SIGKILL) mid-host",
+        "its host redelivered and finished by another worker, its handler ran, the run converged",
     );
     // Whether the killed attempt's slow command still finished on the target (the
     // runner's child may outlive its session) decides only changed vs unchanged.
