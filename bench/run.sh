@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of issue 19 and prints one Markdown table: medians, and ratios against
 # the peer measured in the same run (pyinfra for applies, OPA for policies). The numbers
-# of the README's "Performance" section come from this script.
+# of docs/performance.md come from this script.
 #
 #   bench/run.sh            # as root (the peer workload logs in to loopback sshd as root)
 #   bench/run.sh --quick    # 1 round of each instead of 3 (a smoke run)
